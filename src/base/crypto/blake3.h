@@ -1,0 +1,49 @@
+// base/crypto: BLAKE3 hashing over the official C implementation (runtime-dispatched
+// SIMD kernels). Adds what that version lacks: hashing one large input on several
+// threads, by computing power-of-two subtrees independently and merging their chaining
+// values exactly as the BLAKE3 tree prescribes, so the result is identical to the
+// single-threaded hash. Never depends on anything above base/.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/crypto/hash.h"
+#include "base/status/result.h"
+
+namespace bzzz {
+
+// Incremental single-threaded hashing, for streams.
+class Blake3Hasher {
+ public:
+  Blake3Hasher();
+  ~Blake3Hasher();
+  Blake3Hasher(const Blake3Hasher&) = delete;
+  Blake3Hasher& operator=(const Blake3Hasher&) = delete;
+
+  void update(std::span<const uint8_t> data);
+  Hash finalize() const;
+  void reset();
+
+ private:
+  // The C library's blake3_hasher is a typedef of an anonymous struct, which C++ cannot
+  // forward-declare, so it is wrapped.
+  struct State;
+  State* state_;
+};
+
+// One-shot hash of a buffer on the calling thread.
+Hash blake3(std::span<const uint8_t> data);
+
+// One-shot hash of a buffer using up to `threads` threads (0 = all hardware threads).
+// Inputs below a threshold where threading loses (~256 KiB) are hashed on the caller's
+// thread. The result equals blake3(data).
+Hash blake3_parallel(std::span<const uint8_t> data, unsigned threads = 0);
+
+// Hashes a whole file by mapping it (multi-threaded as above); falls back to streaming
+// reads where mapping is impossible (pipes, special files). The error names the path.
+Result<Hash> blake3_file(const std::string& path, unsigned threads = 0);
+
+}  // namespace bzzz

@@ -1,0 +1,56 @@
+#include "base/status/result.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace bzzz {
+
+std::string_view error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "invalid_argument";
+    case ErrorCode::kNotFound: return "not_found";
+    case ErrorCode::kAlreadyExists: return "already_exists";
+    case ErrorCode::kCorrupt: return "corrupt";
+    case ErrorCode::kIo: return "io_error";
+    case ErrorCode::kNoSpace: return "no_space";
+    case ErrorCode::kPermission: return "permission_denied";
+    case ErrorCode::kBusy: return "busy";
+    case ErrorCode::kTimeout: return "timeout";
+    case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kInternal: return "internal";
+  }
+  return "unknown";
+}
+
+Error Error::wrap(std::string_view context) const& {
+  return Error(code_, fmt::format("{}: {}", context, message_));
+}
+
+Error Error::wrap(std::string_view context) && {
+  message_ = fmt::format("{}: {}", context, message_);
+  return std::move(*this);
+}
+
+Error errno_error(int err, std::string_view what) {
+  ErrorCode code = ErrorCode::kIo;
+  switch (err) {
+    case ENOENT: code = ErrorCode::kNotFound; break;
+    case EEXIST: code = ErrorCode::kAlreadyExists; break;
+    case ENOSPC:
+    case EDQUOT: code = ErrorCode::kNoSpace; break;
+    case EACCES:
+    case EPERM:
+    case EROFS: code = ErrorCode::kPermission; break;
+    case EWOULDBLOCK: code = ErrorCode::kBusy; break;
+    case EINVAL: code = ErrorCode::kInvalidArgument; break;
+    default: break;
+  }
+  if (err == ENOSPC || err == EDQUOT) {
+    return Error(code, fmt::format("{}: no space left on device (disk full)", what));
+  }
+  return Error(code, fmt::format("{}: {}", what, std::strerror(err)));
+}
+
+}  // namespace bzzz

@@ -1,0 +1,408 @@
+#include "cli/store_commands.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "base/crypto/blake3.h"
+#include "base/fs/file.h"
+#include "cli/backend.h"
+
+namespace bzzz::cli {
+
+namespace {
+
+// --- LocalBackend: a data dir opened in this process --------------------------------
+
+class LocalBackend final : public Backend {
+ public:
+  explicit LocalBackend(std::unique_ptr<store::Store> store) : store_(std::move(store)) {}
+  Result<store::PutResult> put(store::ByteSource& s) override { return store_->put(s); }
+  Status get(const Hash& h, store::ByteSink& sink) override { return store_->read_to(h, sink); }
+  Result<store::BlobMeta> stat(const Hash& h) override { return store_->stat(h); }
+  Status list(const std::function<bool(const Hash&, const store::BlobMeta&)>& fn) override {
+    return store_->list(fn);
+  }
+  Result<uint32_t> pin(const Hash& h) override { return store_->pin(h); }
+  Result<uint32_t> unpin(const Hash& h) override { return store_->unpin(h); }
+  Result<std::vector<store::PinEntry>> pins() override { return store_->pins(); }
+  Result<store::GcReport> gc(const store::GcOptions& o) override { return store_->gc(o); }
+  Result<store::VerifyReport> verify() override { return store_->verify(); }
+  Result<store::Stats> stats() override { return store_->stats(); }
+  Result<store::OptimizeReport> optimize() override { return store_->optimize(); }
+  Status rebuild_index() override { return store_->rebuild_index(); }
+
+ private:
+  std::unique_ptr<store::Store> store_;
+};
+
+Result<std::unique_ptr<Backend>> connect(const GlobalOptions& g) {
+  BZZZ_ASSIGN_OR_RETURN(auto options, store_options(g));
+  return open_local(g.data_dir, options);
+}
+
+// Parses a hash argument; a malformed one is a usage error (exit 2).
+struct ParsedHash {
+  std::optional<Hash> hash;
+  int exit_code = kExitOk;
+};
+ParsedHash parse_hash_arg(const std::string& text, const Output& out) {
+  auto h = Hash::parse(text);
+  if (!h) return {std::nullopt, out.error(h.error(), kExitUsage)};
+  return {*h, kExitOk};
+}
+
+nlohmann::json meta_json(const Hash& h, const store::BlobMeta& m) {
+  return {{"hash", h.hex()},
+          {"cid", h.cid()},
+          {"size", m.size},
+          {"stored_size", m.stored_size},
+          {"codec", std::string(store::codec_name(m.codec))},
+          {"location", m.location == store::Location::kPack ? "pack" : "file"},
+          {"pins", m.pins},
+          {"created", iso_time(m.created_ns)},
+          {"accessed", iso_time(m.accessed_ns)}};
+}
+
+// Parses "90s", "15m", "1h", "2d", "0" into nanoseconds.
+Result<std::chrono::nanoseconds> parse_duration(const std::string& text) {
+  size_t idx = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &idx);
+  } catch (const std::exception&) {
+    idx = 0;
+  }
+  std::string unit = text.substr(idx);
+  double scale = 0;
+  if (unit == "ms") scale = 1e6;
+  else if (unit == "s" || (unit.empty() && value == 0)) scale = 1e9;
+  else if (unit == "m") scale = 60e9;
+  else if (unit == "h") scale = 3600e9;
+  else if (unit == "d") scale = 86400e9;
+  if (idx == 0 || scale == 0 || value < 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("bad duration '{}': use a number with ms, s, m, h or d (e.g. 30m)", text));
+  }
+  return std::chrono::nanoseconds(static_cast<int64_t>(value * scale));
+}
+
+// --- commands --------------------------------------------------------------------------
+
+int run_put(const GlobalOptions& g, const Output& out, const std::string& path) {
+  int fd = STDIN_FILENO;
+  fs::File file;
+  if (path != "-") {
+    auto opened = fs::File::open_read(path);
+    if (!opened) return out.error(opened.error());
+    file = std::move(*opened);
+    fd = file.fd();
+  }
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  store::FdSource source(fd, path == "-" ? "standard input" : path);
+  auto put = (*backend)->put(source);
+  if (!put) return out.error(put.error().wrap(fmt::format("put {}", path)));
+  out.text(put->hash.hex());
+  auto doc = meta_json(put->hash, put->meta);
+  doc["deduplicated"] = put->deduplicated;
+  out.document(doc);
+  return kExitOk;
+}
+
+int run_get(const GlobalOptions& g, const Output& out, const std::string& hash_text,
+            const std::string& output) {
+  auto parsed = parse_hash_arg(hash_text, out);
+  if (!parsed.hash) return parsed.exit_code;
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  if (output.empty() || output == "-") {
+    if (out.json()) {
+      return out.error(Error(ErrorCode::kInvalidArgument, "get --json needs -o FILE: stdout carries the JSON"),
+                       kExitUsage);
+    }
+    store::FdSink sink(STDOUT_FILENO, "standard output");
+    auto status = (*backend)->get(*parsed.hash, sink);
+    if (!status) return out.error(status.error());
+    return kExitOk;
+  }
+  // Written beside the target and renamed, so a failed get never leaves a partial file.
+  std::string temp = fmt::format("{}.bzzz-partial-{}", output, ::getpid());
+  auto file = fs::File::open(temp, O_WRONLY | O_CREAT | O_TRUNC);
+  if (!file) return out.error(file.error());
+  store::FdSink sink(file->fd(), output);
+  auto status = (*backend)->get(*parsed.hash, sink);
+  if (status) status = file->close();
+  if (status) status = fs::rename(temp, output);
+  if (!status) {
+    (void)fs::remove_file(temp);
+    return out.error(status.error());
+  }
+  auto meta = (*backend)->stat(*parsed.hash);
+  if (meta) out.document(meta_json(*parsed.hash, *meta));
+  return kExitOk;
+}
+
+int run_stat(const GlobalOptions& g, const Output& out, const std::string& hash_text) {
+  auto parsed = parse_hash_arg(hash_text, out);
+  if (!parsed.hash) return parsed.exit_code;
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  auto meta = (*backend)->stat(*parsed.hash);
+  if (!meta) return out.error(meta.error());
+  out.document(meta_json(*parsed.hash, *meta));
+  out.text(fmt::format("hash:        {}\ncid:         {}\nsize:        {} ({})\nstored size: {}\n"
+                       "codec:       {}\nlocation:    {}\npins:        {}\ncreated:     {}\n"
+                       "accessed:    {}",
+                       parsed.hash->hex(), parsed.hash->cid(), meta->size, human_bytes(meta->size),
+                       meta->stored_size, store::codec_name(meta->codec),
+                       meta->location == store::Location::kPack ? "pack" : "file", meta->pins,
+                       iso_time(meta->created_ns), iso_time(meta->accessed_ns)));
+  return kExitOk;
+}
+
+int run_ls(const GlobalOptions& g, const Output& out) {
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  nlohmann::json list = nlohmann::json::array();
+  auto status = (*backend)->list([&](const Hash& h, const store::BlobMeta& m) {
+    if (out.json()) {
+      list.push_back(meta_json(h, m));
+    } else {
+      out.text(fmt::format("{}  {:>12}  {:<4}  {}", h.hex(), m.size, store::codec_name(m.codec),
+                           m.pins > 0 ? fmt::format("pinned({})", m.pins) : ""));
+    }
+    return true;
+  });
+  if (!status) return out.error(status.error());
+  out.document(list);
+  return kExitOk;
+}
+
+int run_pin(const GlobalOptions& g, const Output& out, const std::string& verb,
+            const std::vector<std::string>& hashes) {
+  std::vector<Hash> parsed;
+  for (const auto& text : hashes) {
+    auto p = parse_hash_arg(text, out);
+    if (!p.hash) return p.exit_code;
+    parsed.push_back(*p.hash);
+  }
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  nlohmann::json doc = nlohmann::json::array();
+  if (verb == "ls") {
+    auto pins = (*backend)->pins();
+    if (!pins) return out.error(pins.error());
+    for (const auto& p : *pins) {
+      out.text(fmt::format("{}  {}", p.hash.hex(), p.pins));
+      doc.push_back({{"hash", p.hash.hex()}, {"pins", p.pins}});
+    }
+    out.document(doc);
+    return kExitOk;
+  }
+  for (const Hash& h : parsed) {
+    auto count = verb == "add" ? (*backend)->pin(h) : (*backend)->unpin(h);
+    if (!count) return out.error(count.error());
+    out.text(fmt::format("{}  {}", h.hex(), *count));
+    doc.push_back({{"hash", h.hex()}, {"pins", *count}});
+  }
+  out.document(doc);
+  return kExitOk;
+}
+
+int run_gc(const GlobalOptions& g, const Output& out, const std::string& grace, bool dry_run) {
+  auto duration = parse_duration(grace);
+  if (!duration) return out.error(duration.error(), kExitUsage);
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  auto r = (*backend)->gc({*duration, dry_run});
+  if (!r) return out.error(r.error());
+  out.document({{"examined", r->examined}, {"removed", r->removed}, {"removed_bytes", r->removed_bytes},
+                {"kept_pinned", r->kept_pinned}, {"kept_recent", r->kept_recent},
+                {"kept_in_use", r->kept_in_use}, {"packs_compacted", r->packs_compacted},
+                {"pack_bytes_reclaimed", r->pack_bytes_reclaimed}, {"dry_run", dry_run}});
+  out.text(fmt::format("{} {} of {} blobs ({}); kept {} pinned, {} recent, {} in use; "
+                       "compacted {} packs ({} reclaimed)",
+                       dry_run ? "would remove" : "removed", r->removed, r->examined,
+                       human_bytes(r->removed_bytes), r->kept_pinned, r->kept_recent,
+                       r->kept_in_use, r->packs_compacted, human_bytes(r->pack_bytes_reclaimed)));
+  return kExitOk;
+}
+
+int run_verify(const GlobalOptions& g, const Output& out) {
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  auto r = (*backend)->verify();
+  if (!r) return out.error(r.error());
+  auto problems = [](const std::vector<store::Problem>& list) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& p : list) a.push_back({{"object", p.object}, {"reason", p.reason}});
+    return a;
+  };
+  out.document({{"checked", r->checked}, {"ok", r->ok}, {"bytes", r->bytes}, {"clean", r->clean()},
+                {"bad", problems(r->bad)}, {"missing", problems(r->missing)},
+                {"orphaned", problems(r->orphaned)}});
+  for (const auto& p : r->bad) out.text(fmt::format("bad       {}  {}", p.object, p.reason));
+  for (const auto& p : r->missing) out.text(fmt::format("missing   {}  {}", p.object, p.reason));
+  for (const auto& p : r->orphaned) out.text(fmt::format("orphaned  {}  {}", p.object, p.reason));
+  out.text(fmt::format("verified {} blobs ({}): {} ok, {} bad, {} missing, {} orphaned{}", r->checked,
+                       human_bytes(r->bytes), r->ok, r->bad.size(), r->missing.size(),
+                       r->orphaned.size(), r->clean() ? " — store is clean" : ""));
+  return r->clean() ? kExitOk : kExitFailure;
+}
+
+int run_stats(const GlobalOptions& g, const Output& out) {
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  auto s = (*backend)->stats();
+  if (!s) return out.error(s.error());
+  const auto& c = s->counters;
+  out.document({{"blobs", c.blobs}, {"logical_bytes", c.logical_bytes}, {"stored_bytes", c.stored_bytes},
+                {"compression_ratio", s->compression_ratio},
+                {"codecs", {{"raw", c.by_codec[0]}, {"zstd", c.by_codec[1]}, {"gzip", c.by_codec[2]}}},
+                {"packed_blobs", c.packed}, {"file_blobs", c.files}, {"packs", s->packs},
+                {"pack_bytes", s->pack_bytes}, {"disk_free_bytes", s->disk_free_bytes},
+                {"disk_total_bytes", s->disk_total_bytes}, {"corrupt_reads", s->corrupt_reads}});
+  out.text(fmt::format("blobs:             {} ({} in packs, {} files)\nlogical bytes:     {} ({})\n"
+                       "stored bytes:      {} ({})\ncompression ratio: {:.3f}\n"
+                       "codecs:            raw {}, zstd {}, gzip {}\npacks:             {} ({})\n"
+                       "disk free:         {} of {}",
+                       c.blobs, c.packed, c.files, c.logical_bytes, human_bytes(c.logical_bytes),
+                       c.stored_bytes, human_bytes(c.stored_bytes), s->compression_ratio,
+                       c.by_codec[0], c.by_codec[1], c.by_codec[2], s->packs, human_bytes(s->pack_bytes),
+                       human_bytes(s->disk_free_bytes), human_bytes(s->disk_total_bytes)));
+  return kExitOk;
+}
+
+int run_optimize(const GlobalOptions& g, const Output& out) {
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  auto r = (*backend)->optimize();
+  if (!r) return out.error(r.error());
+  out.document({{"examined", r->examined}, {"rewritten", r->rewritten},
+                {"stored_before", r->stored_before}, {"stored_after", r->stored_after}});
+  out.text(fmt::format("examined {} blobs, rewrote {} ({} -> {})", r->examined, r->rewritten,
+                       human_bytes(r->stored_before), human_bytes(r->stored_after)));
+  return kExitOk;
+}
+
+int run_hash(const GlobalOptions& g, const Output& out, const std::vector<std::string>& paths) {
+  nlohmann::json doc = nlohmann::json::array();
+  for (const auto& path : paths) {
+    auto h = blake3_file(path == "-" ? "/dev/stdin" : path, g.threads);
+    if (!h) return out.error(h.error());
+    // The same line b3sum prints, so the two can be compared directly.
+    out.text(fmt::format("{}  {}", h->hex(), path));
+    doc.push_back({{"path", path}, {"hash", h->hex()}, {"cid", h->cid()}});
+  }
+  out.document(doc);
+  return kExitOk;
+}
+
+int run_rebuild(const GlobalOptions& g, const Output& out) {
+  auto backend = connect(g);
+  if (!backend) return out.error(backend.error());
+  auto status = (*backend)->rebuild_index();
+  if (!status) return out.error(status.error());
+  auto s = (*backend)->stats();
+  if (!s) return out.error(s.error());
+  out.text(fmt::format("index rebuilt: {} blobs", s->counters.blobs));
+  out.document({{"blobs", s->counters.blobs}});
+  return kExitOk;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> open_local(const std::string& data_dir,
+                                            const store::StoreOptions& options) {
+  BZZZ_ASSIGN_OR_RETURN(auto store, store::Store::open(data_dir, options));
+  return std::unique_ptr<Backend>(new LocalBackend(std::move(store)));
+}
+
+Result<store::StoreOptions> store_options(const GlobalOptions& g) {
+  store::StoreOptions o;
+  auto codec = store::parse_codec(g.codec);
+  if (!codec) return fail(codec.error().wrap("--compression"));
+  o.codec = *codec;
+  o.level = g.level;
+  o.min_savings = g.min_savings;
+  o.small_blob_threshold = g.small_threshold;
+  o.threads = g.threads;
+  return o;
+}
+
+void add_store_commands(CLI::App& app, Action& action) {
+  auto* put = app.add_subcommand("put", "Store a file (or - for standard input); prints its hash");
+  auto put_path = std::make_shared<std::string>();
+  put->add_option("FILE", *put_path, "file to store, or - for standard input")->required();
+  put->callback([&action, put_path] {
+    action = [put_path](const GlobalOptions& g, const Output& o) { return run_put(g, o, *put_path); };
+  });
+
+  auto* get = app.add_subcommand("get", "Write a blob's verified bytes to stdout or -o FILE");
+  auto get_hash = std::make_shared<std::string>();
+  auto get_out = std::make_shared<std::string>();
+  get->add_option("HASH", *get_hash, "hex BLAKE3 hash or CIDv1")->required();
+  get->add_option("-o,--output", *get_out, "write to FILE (atomically) instead of stdout");
+  get->callback([&action, get_hash, get_out] {
+    action = [=](const GlobalOptions& g, const Output& o) { return run_get(g, o, *get_hash, *get_out); };
+  });
+
+  auto* stat = app.add_subcommand("stat", "Show what the store knows about a blob");
+  auto stat_hash = std::make_shared<std::string>();
+  stat->add_option("HASH", *stat_hash, "hex BLAKE3 hash or CIDv1")->required();
+  stat->callback([&action, stat_hash] {
+    action = [=](const GlobalOptions& g, const Output& o) { return run_stat(g, o, *stat_hash); };
+  });
+
+  app.add_subcommand("ls", "List stored blobs")->callback([&action] { action = run_ls; });
+
+  auto* pin = app.add_subcommand("pin", "Pin blobs so gc keeps them");
+  pin->require_subcommand(1);
+  for (const char* verb : {"add", "rm", "ls"}) {
+    auto* sub = pin->add_subcommand(verb, verb == std::string("add")  ? "Pin blobs"
+                                          : verb == std::string("rm") ? "Unpin blobs"
+                                                                      : "List pinned blobs");
+    auto hashes = std::make_shared<std::vector<std::string>>();
+    if (std::string(verb) != "ls") sub->add_option("HASH", *hashes, "hashes")->required();
+    std::string v = verb;
+    sub->callback([&action, hashes, v] {
+      action = [=](const GlobalOptions& g, const Output& o) { return run_pin(g, o, v, *hashes); };
+    });
+  }
+
+  auto* gc = app.add_subcommand("gc", "Remove unpinned blobs unused for longer than the grace period");
+  auto grace = std::make_shared<std::string>("1h");
+  auto dry = std::make_shared<bool>(false);
+  gc->add_option("--grace", *grace, "keep blobs used more recently than this (e.g. 30m, 1h, 0)")
+      ->capture_default_str();
+  gc->add_flag("--dry-run", *dry, "only report what would be removed");
+  gc->callback([&action, grace, dry] {
+    action = [=](const GlobalOptions& g, const Output& o) { return run_gc(g, o, *grace, *dry); };
+  });
+
+  app.add_subcommand("verify", "Check every blob against its hash; report bad, missing and orphaned data")
+      ->callback([&action] { action = run_verify; });
+  app.add_subcommand("stats", "Show store statistics")->callback([&action] { action = run_stats; });
+  app.add_subcommand("optimize", "Recompress stored blobs with the current settings")
+      ->callback([&action] { action = run_optimize; });
+
+  auto* hash = app.add_subcommand("hash", "Print BLAKE3 hashes of files without storing them");
+  auto hash_paths = std::make_shared<std::vector<std::string>>();
+  hash->add_option("FILE", *hash_paths, "files, or - for standard input")->required();
+  hash->callback([&action, hash_paths] {
+    action = [=](const GlobalOptions& g, const Output& o) { return run_hash(g, o, *hash_paths); };
+  });
+
+  auto* index = app.add_subcommand("index", "Index maintenance");
+  index->require_subcommand(1);
+  index->add_subcommand("rebuild", "Rebuild the index from packs, blob files and the pins journal")
+      ->callback([&action] { action = run_rebuild; });
+}
+
+}  // namespace bzzz::cli

@@ -1,0 +1,567 @@
+// The store's open/replay, put, read and pin paths, and the group-commit writer.
+// Whole-store operations (gc, verify, optimize, stats, rebuild) are in store_scan.cc.
+#include "content/store/store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+#include <thread>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "base/crypto/blake3.h"
+#include "content/store/store_internal.h"
+
+namespace bzzz::store {
+
+using internal::now_ns;
+
+Result<size_t> SpanSource::read(std::span<uint8_t> buf) {
+  size_t n = std::min(buf.size(), data_.size());
+  std::copy_n(data_.begin(), n, buf.begin());
+  data_ = data_.subspan(n);
+  return n;
+}
+
+Result<size_t> FdSource::read(std::span<uint8_t> buf) {
+  for (;;) {
+    ssize_t n = ::read(fd_, buf.data(), buf.size());
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    return fail(errno_error(errno, fmt::format("read {}", name_)));
+  }
+}
+
+Status FdSink::write(std::span<const uint8_t> data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(errno_error(errno, fmt::format("write {}", name_)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return ok();
+}
+
+// ---------------------------------------------------------------------------------
+// open and replay
+
+Store::Store(std::string data_dir, StoreOptions options)
+    : data_dir_(std::move(data_dir)), options_(options) {
+  data_root_ = fs::join(data_dir_, "blobs/data");
+  temp_dir_ = fs::join(data_dir_, "blobs/temp");
+  packs_dir_ = fs::join(data_dir_, "blobs/packs");
+  index_dir_ = fs::join(data_dir_, "index");
+}
+
+Store::~Store() {
+  // Access times are advisory; flush what is pending, and leave the index synced so the
+  // next open replays nothing.
+  if (index_) {
+    std::vector<Mutation*> none;
+    (void)submit(none);
+    (void)index_->sync();
+  }
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& data_dir, StoreOptions options) {
+  if (options.min_savings < 0 || options.min_savings >= 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("compression min_savings must be in [0, 1), got {}",
+                                  options.min_savings));
+  }
+  std::unique_ptr<Store> store(new Store(data_dir, options));
+  auto status = store->open_impl();
+  if (!status) return fail(std::move(status).error().wrap(fmt::format("open store {}", data_dir)));
+  return store;
+}
+
+Status Store::open_impl() {
+  BZZZ_TRY(fs::make_dirs(data_dir_));
+  for (const auto& dir : {data_root_, temp_dir_, packs_dir_, index_dir_}) BZZZ_TRY(fs::make_dirs(dir));
+
+  // One process owns a data dir at a time (as LevelDB's LOCK): wait for it, bounded.
+  BZZZ_ASSIGN_OR_RETURN(lock_file_, fs::File::open(fs::join(data_dir_, "LOCK"), O_RDWR | O_CREAT));
+  auto deadline = std::chrono::steady_clock::now() + options_.lock_timeout;
+  while (::flock(lock_file_.fd(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return fail(errno_error(errno, "lock " + lock_file_.path()));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      char pid[32] = {0};
+      (void)::pread(lock_file_.fd(), pid, sizeof pid - 1, 0);
+      return make_error(ErrorCode::kBusy,
+                        fmt::format("data dir is in use by another process (pid {}); waited {} ms",
+                                    pid[0] ? pid : "unknown", options_.lock_timeout.count()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::string pid = fmt::format("{}\n", ::getpid());
+  BZZZ_TRY(lock_file_.truncate(0));
+  BZZZ_TRY(lock_file_.pwrite_all({reinterpret_cast<const uint8_t*>(pid.data()), pid.size()}, 0));
+
+  BZZZ_ASSIGN_OR_RETURN(index_, Index::open(index_dir_));
+  BZZZ_TRY(replay());
+  return clean_temp();
+}
+
+std::string Store::pack_path(uint32_t pack_id) const {
+  return fs::join(packs_dir_, pack_file_name(pack_id));
+}
+
+std::string Store::blob_path(const Hash& hash) const {
+  std::string hex = hash.hex();
+  return fmt::format("{}/{}/{}/{}", data_root_, hex.substr(0, 2), hex.substr(2, 2), hex);
+}
+
+std::string Store::temp_path(std::string_view suffix) {
+  return fmt::format("{}/{}.{}.{}", temp_dir_, ::getpid(), temp_seq_.fetch_add(1), suffix);
+}
+
+Status Store::replay() {
+  BZZZ_ASSIGN_OR_RETURN(auto names, fs::list_dir(packs_dir_));
+  std::vector<uint32_t> ids;
+  for (const auto& name : names) {
+    if (uint32_t id = parse_pack_file_name(name)) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  BZZZ_ASSIGN_OR_RETURN(auto checkpoints, index_->pack_checkpoints());
+  BZZZ_ASSIGN_OR_RETURN(auto batch, index_->begin());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = checkpoints.find(ids[i]);
+    uint64_t from = it == checkpoints.end() ? kPackFileHeaderSize : it->second;
+    BZZZ_TRY(replay_pack(ids[i], from, i + 1 == ids.size(), batch));
+  }
+  BZZZ_TRY(replay_pins(batch));
+  BZZZ_TRY(batch.commit());
+  BZZZ_TRY(index_->sync());
+  active_pack_id_ = ids.empty() ? 0 : ids.back();
+  return open_active_pack();
+}
+
+Status Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch) {
+  std::string path = pack_path(pack_id);
+  BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open(path, is_last ? O_RDWR : O_RDONLY));
+  BZZZ_ASSIGN_OR_RETURN(uint64_t size, file.size());
+  if (size < kPackFileHeaderSize) {
+    // A pack whose header never became durable holds nothing acknowledged.
+    if (is_last) {
+      std::vector<uint8_t> header = encode_pack_file_header(pack_id);
+      BZZZ_TRY(file.truncate(0));
+      BZZZ_TRY(file.pwrite_all(header, 0));
+      BZZZ_TRY(file.sync());
+      return batch.set_pack_checkpoint(pack_id, kPackFileHeaderSize);
+    }
+    return make_error(ErrorCode::kCorrupt, fmt::format("{} is truncated ({} bytes)", path, size));
+  }
+  std::vector<uint8_t> header(kPackFileHeaderSize);
+  BZZZ_TRY(file.pread_exact(header, 0));
+  BZZZ_TRY(check_pack_file_header(header, pack_id).map_error([&](Error e) { return e.wrap(path); }));
+  if (from >= size) return ok();
+  auto end = scan_pack(file, from, [&](const ScannedRecord& rec) -> Status {
+    const RecordHeader& h = rec.header;
+    switch (h.type) {
+      case RecordType::kBlob: {
+        BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(h.hash));
+        BlobMeta m;
+        m.codec = h.codec;
+        m.location = Location::kPack;
+        m.size = h.size;
+        m.stored_size = h.payload_len;
+        m.pack_id = pack_id;
+        m.offset = rec.offset + kRecordHeaderSize;
+        m.created_ns = existing ? existing->created_ns : h.created_ns;
+        m.accessed_ns = existing ? std::max(existing->accessed_ns, h.created_ns) : h.created_ns;
+        m.pins = existing ? existing->pins : 0;
+        return batch.put(h.hash, m);
+      }
+      case RecordType::kFileIntent: {
+        std::string_view name(reinterpret_cast<const char*>(rec.payload.data()), rec.payload.size());
+        return apply_file_intent(h, name, batch);
+      }
+      case RecordType::kTombstone: {
+        BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(h.hash));
+        if (existing && existing->pins == 0) return batch.erase(h.hash);
+        return ok();
+      }
+    }
+    return ok();
+  });
+  if (!end) return fail(std::move(end).error().wrap(path));
+  uint64_t checkpoint = end->valid_end;
+  if (end->torn) {
+    if (is_last) {
+      // A torn tail is a group commit the crash interrupted: nothing in it was
+      // acknowledged, so it is cut off.
+      BZZZ_TRY(file.truncate(end->valid_end));
+      BZZZ_TRY(file.sync());
+    } else {
+      // Damage inside a sealed pack: keep what precedes it; verify reports the rest.
+      checkpoint = size;
+    }
+  }
+  return batch.set_pack_checkpoint(pack_id, checkpoint);
+}
+
+Status Store::apply_file_intent(const RecordHeader& h, std::string_view temp_name,
+                                Index::Batch& batch) {
+  std::string final_path = blob_path(h.hash);
+  std::string temp = fs::join(temp_dir_, std::string(temp_name));
+  auto file_size = [](const std::string& path) -> std::optional<uint64_t> {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return static_cast<uint64_t>(st.st_size);
+  };
+  // The intent was logged after the temp file was fsynced and before the rename, so a
+  // temp file of the logged size is the complete blob.
+  if (file_size(temp) == h.stored_size) {
+    BZZZ_TRY(internal::install_file(temp, final_path));
+  } else if (file_size(final_path) != h.stored_size) {
+    return ok();  // neither is there: the put failed before its rename and said so
+  }
+  BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(h.hash));
+  BlobMeta m;
+  m.codec = h.codec;
+  m.location = Location::kFile;
+  m.size = h.size;
+  m.stored_size = h.stored_size;
+  m.created_ns = existing ? existing->created_ns : h.created_ns;
+  m.accessed_ns = existing ? std::max(existing->accessed_ns, h.created_ns) : h.created_ns;
+  m.pins = existing ? existing->pins : 0;
+  return batch.put(h.hash, m);
+}
+
+Status Store::replay_pins(Index::Batch& batch) {
+  std::string path = fs::join(index_dir_, internal::kPinsJournalName);
+  BZZZ_ASSIGN_OR_RETURN(pins_journal_, fs::File::open(path, O_RDWR | O_CREAT));
+  BZZZ_ASSIGN_OR_RETURN(uint64_t size, pins_journal_.size());
+  BZZZ_ASSIGN_OR_RETURN(uint64_t from, index_->pins_applied());
+  uint64_t valid_end = std::min(from, size);
+  if (from < size) {
+    std::vector<uint8_t> buf(size - from);
+    BZZZ_TRY(pins_journal_.pread_exact(buf, from));
+    size_t pos = 0;
+    while (pos + internal::kPinRecordSize <= buf.size()) {
+      auto rec = internal::decode_pin_record({buf.data() + pos, internal::kPinRecordSize});
+      if (!rec) break;
+      BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(rec->hash));
+      if (existing) {
+        int64_t pins = static_cast<int64_t>(existing->pins) + rec->delta;
+        existing->pins = static_cast<uint32_t>(std::max<int64_t>(0, pins));
+        BZZZ_TRY(batch.put(rec->hash, *existing));
+      }
+      pos += internal::kPinRecordSize;
+    }
+    valid_end = from + pos;
+  }
+  if (valid_end < size) {
+    BZZZ_TRY(pins_journal_.truncate(valid_end));
+    BZZZ_TRY(pins_journal_.sync());
+  }
+  pins_journal_size_ = valid_end;
+  return batch.set_pins_applied(valid_end);
+}
+
+Status Store::open_active_pack() {
+  if (active_pack_id_ != 0) {
+    BZZZ_ASSIGN_OR_RETURN(active_pack_, fs::File::open(pack_path(active_pack_id_), O_RDWR));
+    BZZZ_ASSIGN_OR_RETURN(active_pack_size_, active_pack_.size());
+    if (active_pack_size_ < options_.pack_target_bytes) return ok();
+  }
+  uint32_t id = active_pack_id_ + 1;
+  std::string path = pack_path(id);
+  BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open(path, O_RDWR | O_CREAT | O_TRUNC));
+  BZZZ_TRY(file.write_all(encode_pack_file_header(id)));
+  BZZZ_TRY(file.sync());
+  BZZZ_TRY(fs::sync_dir(packs_dir_));
+  active_pack_ = std::move(file);
+  active_pack_id_ = id;
+  active_pack_size_ = kPackFileHeaderSize;
+  return ok();
+}
+
+Status Store::clean_temp() {
+  // We hold LOCK, so nothing in temp/ belongs to a live put: it is debris of a crash.
+  BZZZ_ASSIGN_OR_RETURN(auto names, fs::list_dir(temp_dir_));
+  for (const auto& name : names) BZZZ_TRY(fs::remove_file(fs::join(temp_dir_, name)));
+  return ok();
+}
+
+// ---------------------------------------------------------------------------------
+// put
+
+Result<PutResult> Store::put(std::span<const uint8_t> data) {
+  SpanSource source(data);
+  return put(source);
+}
+
+Result<PutResult> Store::put(ByteSource& source) {
+  // Read the head: enough to tell a small blob from a large one, and to probe whether
+  // compression pays before committing to it.
+  std::vector<uint8_t> head(std::max<uint64_t>(options_.small_blob_threshold + 1, internal::kProbeBytes));
+  size_t have = 0;
+  while (have < head.size()) {
+    BZZZ_ASSIGN_OR_RETURN(size_t n, source.read({head.data() + have, head.size() - have}));
+    if (n == 0) break;
+    have += n;
+  }
+  head.resize(have);
+  if (have <= options_.small_blob_threshold) return put_small(head);
+  return put_large(head, source);
+}
+
+Result<PutResult> Store::put_small(std::span<const uint8_t> data) {
+  Mutation m;
+  m.kind = Mutation::Kind::kAddPacked;
+  m.hash = blake3(data);
+  m.meta.size = data.size();
+  m.meta.codec = Codec::kRaw;
+  if (options_.codec != Codec::kRaw && !data.empty()) {
+    BZZZ_ASSIGN_OR_RETURN(auto encoded, encode(options_.codec, options_.level, data));
+    if (internal::saves_enough(encoded.size(), data.size(), options_.min_savings)) {
+      m.meta.codec = options_.codec;
+      m.payload = std::move(encoded);
+    }
+  }
+  if (m.meta.codec == Codec::kRaw) m.payload.assign(data.begin(), data.end());
+  m.meta.stored_size = m.payload.size();
+  BZZZ_TRY(submit({&m}));
+  BZZZ_TRY(m.status);
+  return PutResult{m.hash, m.result, m.deduplicated};
+}
+
+Result<PutResult> Store::put_large(std::span<const uint8_t> head, ByteSource& source) {
+  internal::LargeBlobWriter writer(options_);
+  BZZZ_TRY(writer.start(temp_path("raw"), temp_path("z"), head));
+  std::vector<uint8_t> buf(internal::kStreamBuffer);
+  for (;;) {
+    BZZZ_ASSIGN_OR_RETURN(size_t n, source.read(buf));
+    if (n == 0) break;
+    BZZZ_TRY(writer.write({buf.data(), n}));
+  }
+  BZZZ_ASSIGN_OR_RETURN(auto done, writer.finish());
+  Mutation m;
+  m.kind = Mutation::Kind::kAddFile;
+  m.hash = done.hash;
+  m.meta = done.meta;
+  m.temp_path = done.path;
+  BZZZ_TRY(submit({&m}));
+  BZZZ_TRY(m.status);
+  writer.release();  // the temp file is installed (or dropped as a duplicate) now
+  return PutResult{m.hash, m.result, m.deduplicated};
+}
+
+// ---------------------------------------------------------------------------------
+// pins
+
+Result<uint32_t> Store::pin(const Hash& hash) {
+  Mutation m;
+  m.kind = Mutation::Kind::kPin;
+  m.hash = hash;
+  m.pin_delta = 1;
+  BZZZ_TRY(submit({&m}));
+  BZZZ_TRY(m.status);
+  return m.result.pins;
+}
+
+Result<uint32_t> Store::unpin(const Hash& hash) {
+  Mutation m;
+  m.kind = Mutation::Kind::kPin;
+  m.hash = hash;
+  m.pin_delta = -1;
+  BZZZ_TRY(submit({&m}));
+  BZZZ_TRY(m.status);
+  return m.result.pins;
+}
+
+Result<std::vector<PinEntry>> Store::pins() {
+  std::vector<PinEntry> out;
+  BZZZ_TRY(index_->scan([&](const Hash& h, const BlobMeta& m) {
+    if (m.pins > 0) out.push_back({h, m.pins});
+    return true;
+  }));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+// reads
+
+Result<BlobMeta> Store::stat(const Hash& hash) {
+  BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(hash));
+  if (!meta) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
+  return *meta;
+}
+
+bool Store::contains(const Hash& hash) {
+  auto meta = index_->get(hash);
+  return meta && meta->has_value();
+}
+
+Status Store::list(const std::function<bool(const Hash&, const BlobMeta&)>& fn) {
+  return index_->scan(fn);
+}
+
+Result<std::vector<uint8_t>> Store::read(const Hash& hash) {
+  internal::VectorSink sink;
+  BZZZ_TRY(read_to(hash, sink));
+  return std::move(sink.data);
+}
+
+Status Store::read_to(const Hash& hash, ByteSink& sink) {
+  Lease lease(*this, hash);
+  // A concurrent optimize or gc compaction may move a blob between our index lookup and
+  // our read; such a read fails to verify or finds no file, and is retried once against
+  // the new entry before anything is called corrupt.
+  std::optional<BlobMeta> previous;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(hash));
+    if (!meta) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
+    if (previous && *previous == *meta) break;  // unchanged: the failure was real
+    bool retry = false;
+    auto status = read_once(hash, *meta, sink, &retry);
+    if (status) {
+      note_access(hash, *meta);
+      return status;
+    }
+    if (!retry) return status;
+    previous = meta;
+  }
+  // Retried against an unchanged entry and still failed: report it once, for real.
+  BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(hash));
+  if (!meta) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
+  bool retry = false;
+  auto status = read_once(hash, *meta, sink, &retry);
+  if (!status && retry) {
+    corrupt_reads_.fetch_add(1);
+    return fail(std::move(status).error());
+  }
+  if (status) note_access(hash, *meta);
+  return status;
+}
+
+Error Store::corrupt(const Hash& hash, const std::string& what) {
+  return Error(ErrorCode::kCorrupt,
+               fmt::format("blob {} is corrupt: {}; it was not served (run `bzzz verify`)",
+                           hash.hex(), what));
+}
+
+void Store::note_access(const Hash& hash, const BlobMeta& meta) {
+  // Access times are coarse (like relatime): a read records one only when the stored
+  // time is over a minute old, so hot reads cost no index writes.
+  int64_t now = now_ns();
+  if (now - meta.accessed_ns < internal::kAccessGranularityNs) return;
+  std::lock_guard lock(touch_mu_);
+  touches_[hash] = now;
+}
+
+std::vector<std::pair<Hash, int64_t>> Store::take_touches() {
+  std::lock_guard lock(touch_mu_);
+  std::vector<std::pair<Hash, int64_t>> out(touches_.begin(), touches_.end());
+  touches_.clear();
+  return out;
+}
+
+bool Store::leased(const Hash& hash) {
+  std::lock_guard lock(lease_mu_);
+  return leases_.count(hash) != 0;
+}
+
+Result<std::shared_ptr<fs::File>> Store::pack_reader(uint32_t pack_id) {
+  std::lock_guard lock(readers_mu_);
+  auto it = pack_readers_.find(pack_id);
+  if (it != pack_readers_.end()) return it->second;
+  BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open_read(pack_path(pack_id)));
+  auto shared = std::make_shared<fs::File>(std::move(file));
+  pack_readers_[pack_id] = shared;
+  return shared;
+}
+
+void Store::forget_pack_reader(uint32_t pack_id) {
+  std::lock_guard lock(readers_mu_);
+  pack_readers_.erase(pack_id);
+}
+
+Status Store::read_once(const Hash& hash, const BlobMeta& meta, ByteSink& sink, bool* retry) {
+  *retry = false;
+  if (meta.location == Location::kPack) {
+    auto reader = pack_reader(meta.pack_id);
+    if (!reader) {
+      *retry = true;
+      return fail(corrupt(hash, fmt::format("its pack {} cannot be opened: {}",
+                                            pack_file_name(meta.pack_id), reader.error().message())));
+    }
+    std::vector<uint8_t> stored(meta.stored_size);
+    auto read = (*reader)->pread_exact(stored, meta.offset);
+    if (!read) {
+      *retry = true;
+      return fail(corrupt(hash, read.error().message()));
+    }
+    std::vector<uint8_t> decoded;
+    std::span<const uint8_t> bytes = stored;
+    if (meta.codec != Codec::kRaw) {
+      auto d = decode(meta.codec, meta.size, stored);
+      if (!d) {
+        *retry = true;
+        return fail(corrupt(hash, d.error().message()));
+      }
+      decoded = std::move(*d);
+      bytes = decoded;
+    }
+    if (bytes.size() != meta.size || blake3(bytes) != hash) {
+      *retry = true;
+      return fail(corrupt(hash, fmt::format("its bytes in {} hash to {}", pack_file_name(meta.pack_id),
+                                            blake3(bytes).hex())));
+    }
+    return sink.write(bytes);
+  }
+  return read_file(hash, meta, sink, retry);
+}
+
+// ---------------------------------------------------------------------------------
+// group commit
+
+Status Store::submit(std::vector<Mutation*> mutations) {
+  Writer w;
+  w.mutations = std::move(mutations);
+  std::unique_lock lock(write_mu_);
+  writers_.push_back(&w);
+  w.cv.wait(lock, [&] { return w.done || writers_.front() == &w; });
+  if (w.done) return w.status;
+
+  // This writer heads the queue: commit everyone queued behind it as one group.
+  std::vector<Writer*> group;
+  size_t count = 0;
+  for (Writer* x : writers_) {
+    group.push_back(x);
+    count += x->mutations.size();
+    if (count >= internal::kMaxGroupMutations) break;
+  }
+  lock.unlock();
+  commit_group(group);
+  lock.lock();
+  for (Writer* x : group) {
+    writers_.pop_front();
+    if (x != &w) {
+      x->done = true;
+      x->cv.notify_one();
+    }
+  }
+  if (!writers_.empty()) writers_.front()->cv.notify_one();
+  return w.status;
+}
+
+void Store::commit_group(std::vector<Writer*>& group) {
+  std::vector<Mutation*> all;
+  for (Writer* w : group) all.insert(all.end(), w->mutations.begin(), w->mutations.end());
+  Status status = apply_group(all);
+  for (Writer* w : group) w->status = status;
+}
+
+}  // namespace bzzz::store

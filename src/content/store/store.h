@@ -1,0 +1,271 @@
+// content/store: the content-addressed blob store on one machine's disk.
+//
+// Owns everything under the data dir:
+//   LOCK                         held (flock) by the one process that has the store open
+//   blobs/data/xx/yy/<hash>      blobs over the small-blob threshold, one file each
+//   blobs/packs/pack-N.pack      small blobs, file intents and tombstones: the store's log
+//   blobs/temp/                  staging for large puts; emptied on open
+//   index/                       LMDB index (hash -> BlobMeta) and pins.journal
+//
+// Durability: a put returns only after its bytes and the log record that makes them
+// findable are fsynced. Concurrent callers share those fsyncs: writers queue, and the
+// one at the head commits the whole queue as one group (one pack append, one fdatasync,
+// one index transaction). A crash at any moment loses nothing acknowledged: open()
+// replays the log past the index's checkpoints and truncates a torn tail.
+//
+// Integrity: every read hashes what it is about to return and refuses bytes that do
+// not match their name; such failures are counted and reported, never served.
+//
+// Thread-safe. Blocking: callers on an event loop run these on a worker pool.
+// Depends only on base/; knows nothing of networks, nodes or commands.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/crypto/hash.h"
+#include "base/fs/file.h"
+#include "base/status/result.h"
+#include "content/store/blob_meta.h"
+#include "content/store/codec.h"
+#include "content/store/index.h"
+#include "content/store/pack.h"
+
+namespace bzzz::store {
+
+struct StoreOptions {
+  uint64_t small_blob_threshold = 16 * 1024;  // blobs up to this size go into packs
+  Codec codec = Codec::kZstd;                 // codec tried for new blobs (kRaw: never compress)
+  int level = 3;                              // compression level of that codec
+  double min_savings = 0.10;                  // keep compressed only if it saves this fraction
+  unsigned threads = 0;                       // hashing/compression threads (0 = all cores)
+  uint64_t pack_target_bytes = 256u << 20;    // start a new pack past this size
+  double pack_compact_below = 0.5;            // gc rewrites packs whose live share is lower
+  std::chrono::milliseconds lock_timeout{30000};
+};
+
+// A stream of bytes to put. read() returns 0 only at the end.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual Result<size_t> read(std::span<uint8_t> buf) = 0;
+};
+
+// Where read_to() delivers a blob's verified bytes.
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual Status write(std::span<const uint8_t> data) = 0;
+};
+
+class SpanSource final : public ByteSource {
+ public:
+  explicit SpanSource(std::span<const uint8_t> data) : data_(data) {}
+  Result<size_t> read(std::span<uint8_t> buf) override;
+
+ private:
+  std::span<const uint8_t> data_;
+};
+
+class FdSource final : public ByteSource {
+ public:
+  FdSource(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  Result<size_t> read(std::span<uint8_t> buf) override;
+
+ private:
+  int fd_;
+  std::string name_;
+};
+
+class FdSink final : public ByteSink {
+ public:
+  FdSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  Status write(std::span<const uint8_t> data) override;
+
+ private:
+  int fd_;
+  std::string name_;
+};
+
+struct PutResult {
+  Hash hash;
+  BlobMeta meta;
+  bool deduplicated = false;  // the store already held this content
+};
+
+struct GcOptions {
+  std::chrono::nanoseconds grace = std::chrono::hours(1);
+  bool dry_run = false;
+};
+
+struct GcReport {
+  uint64_t examined = 0;
+  uint64_t removed = 0;
+  uint64_t removed_bytes = 0;     // logical bytes of removed blobs
+  uint64_t kept_pinned = 0;
+  uint64_t kept_recent = 0;       // within the grace period
+  uint64_t kept_in_use = 0;       // a reader or writer held them
+  uint64_t packs_compacted = 0;
+  uint64_t pack_bytes_reclaimed = 0;
+};
+
+struct Problem {
+  std::string object;  // a hash, or a path for orphans
+  std::string reason;
+};
+
+struct VerifyReport {
+  uint64_t checked = 0;
+  uint64_t ok = 0;
+  uint64_t bytes = 0;
+  std::vector<Problem> bad;       // bytes do not hash to the name, or do not decode
+  std::vector<Problem> missing;   // indexed, but the data is not there
+  std::vector<Problem> orphaned;  // data the index does not know
+  bool clean() const { return bad.empty() && missing.empty() && orphaned.empty(); }
+};
+
+struct Stats {
+  StoreCounters counters;
+  double compression_ratio = 1.0;  // stored / logical (1.0 when empty)
+  uint64_t packs = 0;
+  uint64_t pack_bytes = 0;
+  uint64_t disk_free_bytes = 0;
+  uint64_t disk_total_bytes = 0;
+  uint64_t corrupt_reads = 0;      // since this process opened the store
+};
+
+struct OptimizeReport {
+  uint64_t examined = 0;
+  uint64_t rewritten = 0;
+  uint64_t stored_before = 0;  // of the rewritten blobs
+  uint64_t stored_after = 0;
+};
+
+struct PinEntry {
+  Hash hash;
+  uint32_t pins;
+};
+
+class Store {
+ public:
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Opens (creating if needed) the store in data_dir, waiting up to lock_timeout for
+  // another process to release it, then replays the log and empties blobs/temp.
+  static Result<std::unique_ptr<Store>> open(const std::string& data_dir, StoreOptions options);
+
+  Result<PutResult> put(ByteSource& source);
+  Result<PutResult> put(std::span<const uint8_t> data);
+
+  // Delivers the blob's bytes to the sink only after they verified against the hash.
+  Status read_to(const Hash& hash, ByteSink& sink);
+  Result<std::vector<uint8_t>> read(const Hash& hash);
+
+  Result<BlobMeta> stat(const Hash& hash);
+  bool contains(const Hash& hash);
+  // Visits blobs in hash order; `fn` returns false to stop.
+  Status list(const std::function<bool(const Hash&, const BlobMeta&)>& fn);
+
+  Result<uint32_t> pin(const Hash& hash);    // returns the new pin count
+  Result<uint32_t> unpin(const Hash& hash);  // kInvalidArgument if not pinned
+  Result<std::vector<PinEntry>> pins();
+
+  Result<GcReport> gc(const GcOptions& options);
+  Result<VerifyReport> verify();
+  Result<Stats> stats();
+  Result<OptimizeReport> optimize();
+  // Discards the index and rebuilds it from packs, blob files and the pins journal.
+  Status rebuild_index();
+
+  const std::string& data_dir() const { return data_dir_; }
+  const StoreOptions& options() const { return options_; }
+  std::string blob_path(const Hash& hash) const;
+
+ private:
+  struct Mutation;
+  struct Writer;
+  class Lease;
+
+  Store(std::string data_dir, StoreOptions options);
+  Status open_impl();
+  Status replay();
+  Status replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch);
+  Status apply_file_intent(const RecordHeader& header, std::string_view temp_name,
+                           Index::Batch& batch);
+  Status replay_pins(Index::Batch& batch);
+  Status open_active_pack();
+  Status clean_temp();
+
+  Result<PutResult> put_small(std::span<const uint8_t> data);
+  Result<PutResult> put_large(std::span<const uint8_t> head, ByteSource& source);
+
+  // Queues mutations and returns once the group holding them is durable.
+  Status submit(std::vector<Mutation*> mutations);
+  void commit_group(std::vector<Writer*>& group);
+  Status apply_group(std::vector<Mutation*>& ms);
+
+  Result<std::shared_ptr<fs::File>> pack_reader(uint32_t pack_id);
+  void forget_pack_reader(uint32_t pack_id);
+  Status read_once(const Hash& hash, const BlobMeta& meta, ByteSink& sink, bool* retry);
+  Status read_file(const Hash& hash, const BlobMeta& meta, ByteSink& sink, bool* retry);
+  Error corrupt(const Hash& hash, const std::string& what);
+  void note_access(const Hash& hash, const BlobMeta& meta);
+  std::vector<std::pair<Hash, int64_t>> take_touches();
+
+  std::string temp_path(std::string_view suffix);
+  std::string pack_path(uint32_t pack_id) const;
+  bool leased(const Hash& hash);
+
+  // store_scan.cc
+  Status compact_packs(GcReport& report);
+  Status verify_blob(const Hash& hash, const BlobMeta& meta, VerifyReport& report);
+  Status find_orphans(VerifyReport& report);
+
+  std::string data_dir_;
+  std::string data_root_;   // blobs/data
+  std::string temp_dir_;    // blobs/temp
+  std::string packs_dir_;   // blobs/packs
+  std::string index_dir_;   // index
+  StoreOptions options_;
+  fs::File lock_file_;
+  std::unique_ptr<Index> index_;
+
+  // Group commit: writers queue here; the head commits for everyone.
+  std::mutex write_mu_;
+  std::deque<Writer*> writers_;
+
+  // Owned by the committing writer (the queue serialises them).
+  uint32_t active_pack_id_ = 0;
+  fs::File active_pack_;
+  uint64_t active_pack_size_ = 0;
+  fs::File pins_journal_;
+  uint64_t pins_journal_size_ = 0;
+
+  std::mutex readers_mu_;
+  std::map<uint32_t, std::shared_ptr<fs::File>> pack_readers_;
+
+  std::mutex lease_mu_;
+  std::unordered_map<Hash, int, HashHasher> leases_;
+
+  std::mutex touch_mu_;
+  std::unordered_map<Hash, int64_t, HashHasher> touches_;
+
+  std::atomic<uint64_t> temp_seq_{0};
+  std::atomic<uint64_t> corrupt_reads_{0};
+};
+
+}  // namespace bzzz::store

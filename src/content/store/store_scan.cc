@@ -1,0 +1,508 @@
+// Whole-store operations: garbage collection (with pack compaction), verify (scrub),
+// statistics, optimize (recompression) and index rebuild.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/encoding/hex.h"
+#include "content/store/store_internal.h"
+
+namespace bzzz::store {
+
+using internal::now_ns;
+
+namespace {
+
+constexpr size_t kRemoveChunk = 4096;
+
+unsigned scan_threads(unsigned configured) {
+  if (configured != 0) return configured;
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : hw;
+}
+
+bool is_hex_name(const std::string& name, size_t len) {
+  return name.size() == len &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Runs fn(i) for i in [0, n) on `threads` threads.
+void parallel_for(size_t n, unsigned threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < std::min<size_t>(threads, n); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
+// Hashes a blob file's decoded content without keeping it.
+Result<Hash> hash_stored_file(const std::string& path, Codec codec, uint64_t size) {
+  if (codec == Codec::kRaw) return blake3_file(path, 1);
+  BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open_read(path));
+  Blake3Hasher hasher;
+  BZZZ_ASSIGN_OR_RETURN(auto decoder, make_decoder(codec, size, [&](std::span<const uint8_t> p) {
+                          hasher.update(p);
+                          return ok();
+                        }));
+  std::vector<uint8_t> buf(internal::kStreamBuffer);
+  for (;;) {
+    BZZZ_ASSIGN_OR_RETURN(size_t n, file.read(buf));
+    if (n == 0) break;
+    BZZZ_TRY(decoder->update({buf.data(), n}));
+  }
+  BZZZ_TRY(decoder->finish());
+  return hasher.finalize();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------
+// gc
+
+Result<GcReport> Store::gc(const GcOptions& options) {
+  GcReport report;
+  const int64_t cutoff = now_ns() - options.grace.count();
+  BZZZ_TRY(submit({}));  // apply pending access times first: a recent read protects a blob
+  std::vector<Hash> candidates;
+  BZZZ_TRY(index_->scan([&](const Hash& h, const BlobMeta& m) {
+    ++report.examined;
+    if (m.pins > 0) {
+      ++report.kept_pinned;
+    } else if (std::max(m.created_ns, m.accessed_ns) >= cutoff) {
+      ++report.kept_recent;
+    } else if (leased(h)) {
+      ++report.kept_in_use;
+    } else {
+      candidates.push_back(h);
+    }
+    return true;
+  }));
+  if (options.dry_run) {
+    report.removed = candidates.size();
+    return report;
+  }
+  for (size_t start = 0; start < candidates.size(); start += kRemoveChunk) {
+    size_t end = std::min(candidates.size(), start + kRemoveChunk);
+    std::vector<Mutation> ms(end - start);
+    std::vector<Mutation*> ptrs;
+    for (size_t i = start; i < end; ++i) {
+      Mutation& m = ms[i - start];
+      m.kind = Mutation::Kind::kRemove;
+      m.hash = candidates[i];
+      m.cutoff_ns = cutoff;
+      ptrs.push_back(&m);
+    }
+    BZZZ_TRY(submit(ptrs));
+    for (const Mutation& m : ms) {
+      if (m.applied) {
+        ++report.removed;
+        report.removed_bytes += m.result.size;
+      } else {
+        ++report.kept_in_use;  // read, pinned or re-put since the scan
+      }
+    }
+  }
+  BZZZ_TRY(compact_packs(report));
+  return report;
+}
+
+Status Store::compact_packs(GcReport& report) {
+  std::map<uint32_t, uint64_t> live;  // pack id -> bytes of records still indexed
+  BZZZ_TRY(index_->scan([&](const Hash&, const BlobMeta& m) {
+    if (m.location == Location::kPack) live[m.pack_id] += kRecordHeaderSize + m.stored_size;
+    return true;
+  }));
+  BZZZ_ASSIGN_OR_RETURN(auto names, fs::list_dir(packs_dir_));
+  std::map<uint32_t, uint64_t> victims;  // pack id -> file size
+  for (const auto& name : names) {
+    uint32_t id = parse_pack_file_name(name);
+    if (id == 0 || id >= active_pack_id_) continue;  // never the pack being appended to
+    BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open_read(pack_path(id)));
+    BZZZ_ASSIGN_OR_RETURN(uint64_t size, file.size());
+    if (static_cast<double>(live[id]) < options_.pack_compact_below * static_cast<double>(size)) {
+      victims[id] = size;
+    }
+  }
+  if (victims.empty()) return ok();
+  std::vector<std::pair<Hash, BlobMeta>> moving;
+  BZZZ_TRY(index_->scan([&](const Hash& h, const BlobMeta& m) {
+    if (m.location == Location::kPack && victims.count(m.pack_id)) moving.emplace_back(h, m);
+    return true;
+  }));
+  for (size_t start = 0; start < moving.size(); start += kRemoveChunk) {
+    size_t end = std::min(moving.size(), start + kRemoveChunk);
+    std::vector<Mutation> ms(end - start);
+    std::vector<Mutation*> ptrs;
+    for (size_t i = start; i < end; ++i) {
+      const auto& [hash, meta] = moving[i];
+      BZZZ_ASSIGN_OR_RETURN(auto reader, pack_reader(meta.pack_id));
+      Mutation& m = ms[i - start];
+      m.kind = Mutation::Kind::kReplace;
+      m.hash = hash;
+      m.expected = meta;
+      m.meta = meta;
+      m.payload.resize(meta.stored_size);
+      BZZZ_TRY(reader->pread_exact(m.payload, meta.offset));
+      ptrs.push_back(&m);
+    }
+    BZZZ_TRY(submit(ptrs));
+  }
+  // The moves are durable in the packs; the old packs may go once the index that no
+  // longer points at them is durable too.
+  BZZZ_TRY(index_->sync());
+  for (const auto& [id, size] : victims) {
+    forget_pack_reader(id);
+    BZZZ_TRY(fs::remove_file(pack_path(id)));
+    ++report.packs_compacted;
+    report.pack_bytes_reclaimed += size - std::min(size, live[id]);
+  }
+  return fs::sync_dir(packs_dir_);
+}
+
+// ---------------------------------------------------------------------------------
+// verify
+
+Status Store::verify_blob(const Hash& hash, const BlobMeta& meta, VerifyReport& report) {
+  // Fills report.bad / report.missing under the caller's lock-free contract: the caller
+  // merges per-thread reports.
+  if (meta.location == Location::kPack) {
+    auto reader = pack_reader(meta.pack_id);
+    if (!reader) {
+      report.missing.push_back({hash.hex(), fmt::format("pack {} cannot be opened: {}",
+                                                        pack_file_name(meta.pack_id),
+                                                        reader.error().message())});
+      return ok();
+    }
+    std::vector<uint8_t> rec(kRecordHeaderSize + meta.stored_size);
+    if (meta.offset < kRecordHeaderSize ||
+        !(*reader)->pread_exact(rec, meta.offset - kRecordHeaderSize)) {
+      report.missing.push_back(
+          {hash.hex(), fmt::format("its record in {} at offset {} is beyond the end of the pack",
+                                   pack_file_name(meta.pack_id), meta.offset)});
+      return ok();
+    }
+    auto payload = std::span<const uint8_t>(rec).subspan(kRecordHeaderSize);
+    auto header = parse_record_header(rec);
+    if (!header || header->hash != hash || !record_crc_ok(rec, payload)) {
+      report.bad.push_back({hash.hex(), fmt::format("its record in {} at offset {} is damaged",
+                                                    pack_file_name(meta.pack_id), meta.offset)});
+      return ok();
+    }
+    std::vector<uint8_t> decoded;
+    std::span<const uint8_t> bytes = payload;
+    if (meta.codec != Codec::kRaw) {
+      auto d = decode(meta.codec, meta.size, payload);
+      if (!d) {
+        report.bad.push_back({hash.hex(), d.error().message()});
+        return ok();
+      }
+      decoded = std::move(*d);
+      bytes = decoded;
+    }
+    Hash actual = blake3(bytes);
+    if (actual != hash) {
+      report.bad.push_back({hash.hex(), fmt::format("its bytes hash to {}", actual.hex())});
+      return ok();
+    }
+    report.bytes += meta.size;
+    ++report.ok;
+    return ok();
+  }
+  std::string path = blob_path(hash);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    report.missing.push_back({hash.hex(), fmt::format("its file {} is missing", path)});
+    return ok();
+  }
+  if (static_cast<uint64_t>(st.st_size) != meta.stored_size) {
+    report.bad.push_back({hash.hex(), fmt::format("its file {} has {} bytes, the index recorded {}",
+                                                  path, st.st_size, meta.stored_size)});
+    return ok();
+  }
+  auto actual = hash_stored_file(path, meta.codec, meta.size);
+  if (!actual) {
+    report.bad.push_back({hash.hex(), actual.error().message()});
+  } else if (*actual != hash) {
+    report.bad.push_back({hash.hex(), fmt::format("its file {} hashes to {}", path, actual->hex())});
+  } else {
+    report.bytes += meta.size;
+    ++report.ok;
+  }
+  return ok();
+}
+
+Status Store::find_orphans(VerifyReport& report) {
+  auto orphan = [&](const std::string& path, std::string reason) {
+    report.orphaned.push_back({path, std::move(reason)});
+  };
+  BZZZ_ASSIGN_OR_RETURN(auto level1, fs::list_dir(data_root_));
+  for (const auto& a : level1) {
+    std::string dir_a = fs::join(data_root_, a);
+    if (!is_hex_name(a, 2)) {
+      orphan(dir_a, "not a shard directory");
+      continue;
+    }
+    BZZZ_ASSIGN_OR_RETURN(auto level2, fs::list_dir(dir_a));
+    for (const auto& b : level2) {
+      std::string dir_b = fs::join(dir_a, b);
+      if (!is_hex_name(b, 2)) {
+        orphan(dir_b, "not a shard directory");
+        continue;
+      }
+      BZZZ_ASSIGN_OR_RETURN(auto files, fs::list_dir(dir_b));
+      for (const auto& f : files) {
+        std::string path = fs::join(dir_b, f);
+        if (!is_hex_name(f, 64) || f.compare(0, 2, a) != 0 || f.compare(2, 2, b) != 0) {
+          orphan(path, "not a blob file name");
+          continue;
+        }
+        auto hash = Hash::parse(f);
+        if (!hash) continue;  // unreachable: the name was checked above
+        BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(*hash));
+        if (!meta || meta->location != Location::kFile) orphan(path, "blob file not in the index");
+      }
+    }
+  }
+  BZZZ_ASSIGN_OR_RETURN(auto packs, fs::list_dir(packs_dir_));
+  for (const auto& name : packs) {
+    if (parse_pack_file_name(name) == 0) orphan(fs::join(packs_dir_, name), "not a pack file");
+  }
+  return ok();
+}
+
+Result<VerifyReport> Store::verify() {
+  BZZZ_TRY(submit({}));
+  std::vector<std::pair<Hash, BlobMeta>> entries;
+  StoreCounters recount;
+  BZZZ_TRY(index_->scan([&](const Hash& h, const BlobMeta& m) {
+    entries.emplace_back(h, m);
+    recount.add(m, +1);
+    return true;
+  }));
+  // Pack records in file order, so the disk reads sequentially.
+  std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
+    return std::tie(x.second.location, x.second.pack_id, x.second.offset) <
+           std::tie(y.second.location, y.second.pack_id, y.second.offset);
+  });
+  const unsigned threads = scan_threads(options_.threads);
+  constexpr size_t kSlice = 1024;
+  std::mutex mu;
+  VerifyReport report;
+  Status first_error = ok();
+  parallel_for((entries.size() + kSlice - 1) / kSlice, threads, [&](size_t slice) {
+    VerifyReport local;
+    Status status = ok();
+    for (size_t i = slice * kSlice; i < std::min(entries.size(), (slice + 1) * kSlice) && status; ++i) {
+      status = verify_blob(entries[i].first, entries[i].second, local);
+    }
+    std::lock_guard lock(mu);
+    report.ok += local.ok;
+    report.bytes += local.bytes;
+    report.bad.insert(report.bad.end(), local.bad.begin(), local.bad.end());
+    report.missing.insert(report.missing.end(), local.missing.begin(), local.missing.end());
+    if (!status && first_error) first_error = status;
+  });
+  BZZZ_TRY(first_error);
+  report.checked = entries.size();
+  BZZZ_ASSIGN_OR_RETURN(auto counters, index_->counters());
+  if (!(counters == recount)) {
+    report.bad.push_back({"index counters", fmt::format("recorded {} blobs / {} bytes, found {} / {} "
+                                                        "(run `bzzz index rebuild`)",
+                                                        counters.blobs, counters.logical_bytes,
+                                                        recount.blobs, recount.logical_bytes)});
+  }
+  BZZZ_TRY(find_orphans(report));
+  return report;
+}
+
+// ---------------------------------------------------------------------------------
+// stats
+
+Result<Stats> Store::stats() {
+  Stats s;
+  BZZZ_ASSIGN_OR_RETURN(s.counters, index_->counters());
+  if (s.counters.logical_bytes > 0) {
+    s.compression_ratio =
+        static_cast<double>(s.counters.stored_bytes) / static_cast<double>(s.counters.logical_bytes);
+  }
+  BZZZ_ASSIGN_OR_RETURN(auto names, fs::list_dir(packs_dir_));
+  for (const auto& name : names) {
+    if (parse_pack_file_name(name) == 0) continue;
+    struct stat st;
+    if (::stat(fs::join(packs_dir_, name).c_str(), &st) == 0) {
+      ++s.packs;
+      s.pack_bytes += static_cast<uint64_t>(st.st_size);
+    }
+  }
+  BZZZ_ASSIGN_OR_RETURN(auto disk, fs::disk_space(data_dir_));
+  s.disk_free_bytes = disk.free_bytes;
+  s.disk_total_bytes = disk.total_bytes;
+  s.corrupt_reads = corrupt_reads_.load();
+  return s;
+}
+
+// ---------------------------------------------------------------------------------
+// optimize
+
+namespace {
+
+// Feeds a verified blob into a LargeBlobWriter, holding back the head it probes.
+class RewriteSink final : public ByteSink {
+ public:
+  RewriteSink(internal::LargeBlobWriter& writer, std::string raw, std::string z)
+      : writer_(writer), raw_(std::move(raw)), z_(std::move(z)) {}
+  Status write(std::span<const uint8_t> data) override {
+    if (started_) return writer_.write(data);
+    head_.insert(head_.end(), data.begin(), data.end());
+    if (head_.size() >= internal::kProbeBytes) return start();
+    return ok();
+  }
+  Status start() {
+    started_ = true;
+    auto status = writer_.start(raw_, z_, head_);
+    head_.clear();
+    head_.shrink_to_fit();
+    return status;
+  }
+  bool started() const { return started_; }
+
+ private:
+  internal::LargeBlobWriter& writer_;
+  std::string raw_, z_;
+  std::vector<uint8_t> head_;
+  bool started_ = false;
+};
+
+}  // namespace
+
+Result<OptimizeReport> Store::optimize() {
+  OptimizeReport report;
+  std::vector<std::pair<Hash, BlobMeta>> entries;
+  BZZZ_TRY(index_->scan([&](const Hash& h, const BlobMeta& m) {
+    entries.emplace_back(h, m);
+    return true;
+  }));
+  for (const auto& [hash, meta] : entries) {
+    ++report.examined;
+    Mutation m;
+    m.kind = Mutation::Kind::kReplace;
+    m.hash = hash;
+    m.expected = meta;
+    m.meta = meta;
+    std::optional<internal::LargeBlobWriter> writer;
+    if (meta.location == Location::kPack) {
+      auto original = read(hash);
+      if (!original) continue;  // removed meanwhile, or corrupt: verify reports those
+      BZZZ_ASSIGN_OR_RETURN(auto redone, internal::reencode_small(options_, *original));
+      Codec codec = redone ? redone->first : Codec::kRaw;
+      if (codec == meta.codec) continue;
+      m.meta.codec = codec;
+      m.payload = redone ? std::move(redone->second) : std::move(*original);
+    } else {
+      writer.emplace(options_);
+      RewriteSink sink(*writer, temp_path("raw"), temp_path("z"));
+      if (!read_to(hash, sink)) continue;
+      if (!sink.started()) BZZZ_TRY(sink.start());
+      BZZZ_ASSIGN_OR_RETURN(auto done, writer->finish());
+      if (done.meta.codec == meta.codec) continue;
+      m.meta.codec = done.meta.codec;
+      m.meta.stored_size = done.meta.stored_size;
+      m.temp_path = done.path;
+    }
+    m.meta.stored_size = meta.location == Location::kPack ? m.payload.size() : m.meta.stored_size;
+    BZZZ_TRY(submit({&m}));
+    if (writer) writer->release();
+    if (m.applied) {
+      ++report.rewritten;
+      report.stored_before += meta.stored_size;
+      report.stored_after += m.result.stored_size;
+    }
+  }
+  return report;
+}
+
+// ---------------------------------------------------------------------------------
+// rebuild
+
+Status Store::rebuild_index() {
+  {
+    std::lock_guard lock(write_mu_);
+    if (!writers_.empty()) {
+      return make_error(ErrorCode::kBusy, "index rebuild needs the store idle: writes are in flight");
+    }
+  }
+  index_.reset();
+  for (const char* name : {"data.mdb", "lock.mdb"}) BZZZ_TRY(fs::remove_file(fs::join(index_dir_, name)));
+  BZZZ_ASSIGN_OR_RETURN(index_, Index::open(index_dir_));
+  active_pack_ = fs::File();
+  BZZZ_TRY(replay());  // with no checkpoints, every pack and the whole pins journal
+
+  // Blob files the log does not account for (its records compacted away) are adopted
+  // when their content proves their name.
+  VerifyReport scan;
+  BZZZ_TRY(find_orphans(scan));
+  BZZZ_ASSIGN_OR_RETURN(auto batch, index_->begin());
+  for (const auto& problem : scan.orphaned) {
+    std::string name = problem.object.substr(problem.object.find_last_of('/') + 1);
+    auto hash = Hash::parse(name);
+    if (!hash || !is_hex_name(name, 64)) continue;
+    struct stat st;
+    if (::stat(problem.object.c_str(), &st) != 0) continue;
+    for (Codec codec : {Codec::kRaw, Codec::kZstd, Codec::kGzip}) {
+      // The logical size of a compressed file is unknown here; decoding is bounded by a
+      // generous cap and the hash decides.
+      uint64_t size = codec == Codec::kRaw ? static_cast<uint64_t>(st.st_size) : UINT64_MAX;
+      uint64_t seen = 0;
+      Blake3Hasher hasher;
+      Status decoded = ok();
+      if (codec == Codec::kRaw) {
+        auto h = blake3_file(problem.object, 0);
+        if (!h || *h != *hash) continue;
+        seen = size;
+      } else {
+        auto file = fs::File::open_read(problem.object);
+        if (!file) break;
+        auto decoder = make_decoder(codec, size, [&](std::span<const uint8_t> p) {
+          hasher.update(p);
+          seen += p.size();
+          return ok();
+        });
+        if (!decoder) continue;
+        std::vector<uint8_t> buf(internal::kStreamBuffer);
+        for (;;) {
+          auto n = file->read(buf);
+          if (!n) { decoded = fail(n.error()); break; }
+          if (*n == 0) break;
+          decoded = (*decoder)->update({buf.data(), *n});
+          if (!decoded) break;
+        }
+        if (!decoded || hasher.finalize() != *hash) continue;
+      }
+      BlobMeta m;
+      m.codec = codec;
+      m.location = Location::kFile;
+      m.size = seen;
+      m.stored_size = static_cast<uint64_t>(st.st_size);
+      m.created_ns = m.accessed_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000;
+      BZZZ_TRY(batch.put(*hash, m));
+      break;
+    }
+  }
+  BZZZ_TRY(batch.commit());
+  return index_->sync();
+}
+
+}  // namespace bzzz::store
