@@ -416,34 +416,27 @@ Result<std::vector<uint8_t>> Store::read(const Hash& hash) {
 
 Status Store::read_to(const Hash& hash, ByteSink& sink) {
   Lease lease(*this, hash);
-  // A concurrent optimize or gc compaction may move a blob between our index lookup and
-  // our read; such a read fails to verify or finds no file, and is retried once against
-  // the new entry before anything is called corrupt.
-  std::optional<BlobMeta> previous;
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0;; ++attempt) {
     BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(hash));
     if (!meta) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
-    if (previous && *previous == *meta) break;  // unchanged: the failure was real
     bool retry = false;
     auto status = read_once(hash, *meta, sink, &retry);
     if (status) {
       note_access(hash, *meta);
       return status;
     }
-    if (!retry) return status;
-    previous = meta;
+    if (!retry) return status;  // the sink failed, not the blob
+    // optimize and pack compaction move blobs: a reader can meet the new bytes before
+    // the index names them. Wait out the commit in progress, then look again; only a
+    // failure against an unchanged entry is corruption.
+    { std::lock_guard barrier(commit_mu_); }
+    BZZZ_ASSIGN_OR_RETURN(auto now, index_->get(hash));
+    if (!now) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
+    if (*now == *meta || attempt >= 2) {
+      corrupt_reads_.fetch_add(1);
+      return status;
+    }
   }
-  // Retried against an unchanged entry and still failed: report it once, for real.
-  BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(hash));
-  if (!meta) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
-  bool retry = false;
-  auto status = read_once(hash, *meta, sink, &retry);
-  if (!status && retry) {
-    corrupt_reads_.fetch_add(1);
-    return fail(std::move(status).error());
-  }
-  if (status) note_access(hash, *meta);
-  return status;
 }
 
 Error Store::corrupt(const Hash& hash, const std::string& what) {
@@ -544,7 +537,10 @@ Status Store::submit(std::vector<Mutation*> mutations) {
     if (count >= internal::kMaxGroupMutations) break;
   }
   lock.unlock();
-  commit_group(group);
+  {
+    std::lock_guard committing(commit_mu_);
+    commit_group(group);
+  }
   lock.lock();
   for (Writer* x : group) {
     writers_.pop_front();

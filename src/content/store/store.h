@@ -247,6 +247,8 @@ class Store {
   // Group commit: writers queue here; the head commits for everyone.
   std::mutex write_mu_;
   std::deque<Writer*> writers_;
+  // Held while a group commits; readers that met moved bytes wait on it (read_to).
+  std::mutex commit_mu_;
 
   // Owned by the committing writer (the queue serialises them).
   uint32_t active_pack_id_ = 0;
