@@ -527,7 +527,61 @@ Result<std::unique_ptr<Decoder>> make_decoder(Codec codec, uint64_t expected_siz
                     fmt::format("unknown codec id {}", static_cast<int>(codec)));
 }
 
+namespace {
+
+// Small blobs are encoded and decoded one at a time at high rates; a fresh zstd context
+// per call costs more than the work itself, so each thread keeps one.
+Result<std::vector<uint8_t>> zstd_encode_once(int level, std::span<const uint8_t> input) {
+  thread_local ZstdCCtxPtr cctx(ZSTD_createCCtx());
+  if (!cctx) return make_error(ErrorCode::kInternal, "cannot allocate a zstd context");
+  ZSTD_CCtx_reset(cctx.get(), ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 0);
+  std::vector<uint8_t> out(ZSTD_compressBound(input.size()));
+  size_t n = ZSTD_compress2(cctx.get(), out.data(), out.size(), input.data(), input.size());
+  if (ZSTD_isError(n)) {
+    return make_error(ErrorCode::kInternal,
+                      fmt::format("zstd compression failed: {}", ZSTD_getErrorName(n)));
+  }
+  out.resize(n);
+  return out;
+}
+
+// Returns nullopt when the frame does not record its size: the streaming path decides.
+std::optional<Result<std::vector<uint8_t>>> zstd_decode_once(uint64_t expected_size,
+                                                             std::span<const uint8_t> input) {
+  using Out = Result<std::vector<uint8_t>>;
+  unsigned long long content = ZSTD_getFrameContentSize(input.data(), input.size());
+  if (content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR) return std::nullopt;
+  if (content > expected_size) {
+    return Out(fail(corrupt(
+        fmt::format("decoded data is longer than the recorded size {}", expected_size))));
+  }
+  size_t frame = ZSTD_findFrameCompressedSize(input.data(), input.size());
+  if (ZSTD_isError(frame)) return std::nullopt;
+  if (frame < input.size()) {
+    return Out(fail(corrupt("trailing bytes after the end of the zstd frame")));
+  }
+  thread_local ZstdDCtxPtr dctx(ZSTD_createDCtx());
+  if (!dctx) return Out(make_error(ErrorCode::kInternal, "cannot allocate a zstd context"));
+  std::vector<uint8_t> out(static_cast<size_t>(content));
+  size_t n = ZSTD_decompressDCtx(dctx.get(), out.data(), out.size(), input.data(), input.size());
+  if (ZSTD_isError(n)) {
+    return Out(fail(corrupt(fmt::format("invalid zstd data: {}", ZSTD_getErrorName(n)))));
+  }
+  if (n != expected_size) {
+    return Out(fail(corrupt(fmt::format(
+        "decoded data is shorter than the recorded size: got {} of {} bytes", n, expected_size))));
+  }
+  return Out(std::move(out));
+}
+
+}  // namespace
+
 Result<std::vector<uint8_t>> encode(Codec codec, int level, std::span<const uint8_t> input) {
+  if (codec == Codec::kZstd && level != 0 && level >= ZSTD_minCLevel() && level <= 19) {
+    return zstd_encode_once(level, input);
+  }
   std::vector<uint8_t> result;
   BZZZ_ASSIGN_OR_RETURN(auto enc,
                         make_encoder(codec, level, 0, [&](std::span<const uint8_t> piece) {
@@ -541,6 +595,9 @@ Result<std::vector<uint8_t>> encode(Codec codec, int level, std::span<const uint
 
 Result<std::vector<uint8_t>> decode(Codec codec, uint64_t expected_size,
                                     std::span<const uint8_t> input) {
+  if (codec == Codec::kZstd && expected_size <= kDecodeReserveCap) {
+    if (auto once = zstd_decode_once(expected_size, input)) return std::move(*once);
+  }
   std::vector<uint8_t> result;
   // The recorded size may be damaged or hostile; past this guess the vector grows only
   // as real output arrives, and the decoder stops it at expected_size anyway.

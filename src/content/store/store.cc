@@ -298,19 +298,25 @@ Status Store::clean_temp() {
 // put
 
 Result<PutResult> Store::put(std::span<const uint8_t> data) {
-  SpanSource source(data);
-  return put(source);
+  if (data.size() <= options_.small_blob_threshold) return put_small(data);
+  SpanSource rest(data.subspan(std::min(data.size(), internal::kProbeBytes)));
+  return put_large(data.first(std::min(data.size(), internal::kProbeBytes)), rest);
 }
 
 Result<PutResult> Store::put(ByteSource& source) {
-  // Read the head: enough to tell a small blob from a large one, and to probe whether
-  // compression pays before committing to it.
-  std::vector<uint8_t> head(std::max<uint64_t>(options_.small_blob_threshold + 1, internal::kProbeBytes));
+  // Read the head: enough to tell a small blob from a large one (most puts stop here,
+  // so the buffer starts small), then enough to probe whether compression pays.
+  std::vector<uint8_t> head;
   size_t have = 0;
-  while (have < head.size()) {
-    BZZZ_ASSIGN_OR_RETURN(size_t n, source.read({head.data() + have, head.size() - have}));
-    if (n == 0) break;
-    have += n;
+  for (size_t want : {static_cast<size_t>(options_.small_blob_threshold) + 1, internal::kProbeBytes}) {
+    if (want <= have) continue;
+    head.resize(want);
+    while (have < head.size()) {
+      BZZZ_ASSIGN_OR_RETURN(size_t n, source.read({head.data() + have, head.size() - have}));
+      if (n == 0) break;
+      have += n;
+    }
+    if (have < head.size()) break;
   }
   head.resize(have);
   if (have <= options_.small_blob_threshold) return put_small(head);
