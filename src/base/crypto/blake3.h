@@ -38,12 +38,14 @@ class Blake3Hasher {
 Hash blake3(std::span<const uint8_t> data);
 
 // One-shot hash of a buffer using up to `threads` threads (0 = all hardware threads).
-// Inputs below a threshold where threading loses (~256 KiB) are hashed on the caller's
-// thread. The result equals blake3(data).
+// Inputs below a threshold where threading loses (1 MiB) are hashed on the caller's
+// thread. Helper threads come from a process-wide pool that grows on demand and lives
+// until exit. The result equals blake3(data).
 Hash blake3_parallel(std::span<const uint8_t> data, unsigned threads = 0);
 
-// Hashes a whole file by mapping it (multi-threaded as above); falls back to streaming
-// reads where mapping is impossible (pipes, special files). The error names the path.
+// Hashes a whole file: regular files of a few hundred KiB and up are read in pieces by
+// up to `threads` threads (0 = all) and hashed as above; smaller files, pipes and special
+// files are read and hashed in a stream. The error names the path.
 Result<Hash> blake3_file(const std::string& path, unsigned threads = 0);
 
 }  // namespace bzzz

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -147,6 +148,9 @@ Result<ScanEnd> scan_pack(const fs::File& file, uint64_t from,
       BZZZ_TRY(fill(pos, kRecordHeaderSize));
     }
     auto header_bytes = std::span<const uint8_t>(buf).subspan(pos - buf_start, kRecordHeaderSize);
+    if (std::all_of(header_bytes.begin(), header_bytes.end(), [](uint8_t b) { return b == 0; })) {
+      break;  // preallocated space: the log ends here
+    }
     auto header = parse_record_header(header_bytes);
     if (!header) {
       end.torn = true;

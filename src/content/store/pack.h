@@ -84,8 +84,12 @@ struct ScanEnd {
   std::string reason;      // why the scan stopped early, when torn
 };
 
+// The active pack is zero-filled ahead of its end (see Store), so an all-zero record
+// header is the clean end of the log, not damage.
+
 // Reads the records of an open pack from `from` (>= kPackFileHeaderSize) sequentially,
-// calling `fn` for each intact one; stops at the end or at the first torn record.
+// calling `fn` for each intact one; stops at the end of the file, at an all-zero header
+// (preallocated space), or at the first torn record.
 // `fn` returning an error stops the scan with that error.
 Result<ScanEnd> scan_pack(const fs::File& file, uint64_t from,
                           const std::function<Status(const ScannedRecord&)>& fn);

@@ -134,19 +134,20 @@ Status Store::replay() {
   std::sort(ids.begin(), ids.end());
   BZZZ_ASSIGN_OR_RETURN(auto checkpoints, index_->pack_checkpoints());
   BZZZ_ASSIGN_OR_RETURN(auto batch, index_->begin());
+  uint64_t log_end = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
     auto it = checkpoints.find(ids[i]);
     uint64_t from = it == checkpoints.end() ? kPackFileHeaderSize : it->second;
-    BZZZ_TRY(replay_pack(ids[i], from, i + 1 == ids.size(), batch));
+    BZZZ_ASSIGN_OR_RETURN(log_end, replay_pack(ids[i], from, i + 1 == ids.size(), batch));
   }
   BZZZ_TRY(replay_pins(batch));
   BZZZ_TRY(batch.commit());
   BZZZ_TRY(index_->sync());
   active_pack_id_ = ids.empty() ? 0 : ids.back();
-  return open_active_pack();
+  return open_active_pack(log_end);
 }
 
-Status Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch) {
+Result<uint64_t> Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch) {
   std::string path = pack_path(pack_id);
   BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open(path, is_last ? O_RDWR : O_RDONLY));
   BZZZ_ASSIGN_OR_RETURN(uint64_t size, file.size());
@@ -157,14 +158,15 @@ Status Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::
       BZZZ_TRY(file.truncate(0));
       BZZZ_TRY(file.pwrite_all(header, 0));
       BZZZ_TRY(file.sync());
-      return batch.set_pack_checkpoint(pack_id, kPackFileHeaderSize);
+      BZZZ_TRY(batch.set_pack_checkpoint(pack_id, kPackFileHeaderSize));
+      return uint64_t{kPackFileHeaderSize};
     }
     return make_error(ErrorCode::kCorrupt, fmt::format("{} is truncated ({} bytes)", path, size));
   }
   std::vector<uint8_t> header(kPackFileHeaderSize);
   BZZZ_TRY(file.pread_exact(header, 0));
   BZZZ_TRY(check_pack_file_header(header, pack_id).map_error([&](Error e) { return e.wrap(path); }));
-  if (from >= size) return ok();
+  if (from >= size) return from;
   auto end = scan_pack(file, from, [&](const ScannedRecord& rec) -> Status {
     const RecordHeader& h = rec.header;
     switch (h.type) {
@@ -207,7 +209,8 @@ Status Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::
       checkpoint = size;
     }
   }
-  return batch.set_pack_checkpoint(pack_id, checkpoint);
+  BZZZ_TRY(batch.set_pack_checkpoint(pack_id, checkpoint));
+  return checkpoint;
 }
 
 Status Store::apply_file_intent(const RecordHeader& h, std::string_view temp_name,
@@ -269,11 +272,20 @@ Status Store::replay_pins(Index::Batch& batch) {
   return batch.set_pins_applied(valid_end);
 }
 
-Status Store::open_active_pack() {
+Status Store::open_active_pack(uint64_t log_end) {
   if (active_pack_id_ != 0) {
     BZZZ_ASSIGN_OR_RETURN(active_pack_, fs::File::open(pack_path(active_pack_id_), O_RDWR));
-    BZZZ_ASSIGN_OR_RETURN(active_pack_size_, active_pack_.size());
+    BZZZ_ASSIGN_OR_RETURN(active_pack_alloc_, active_pack_.size());
+    active_pack_size_ = log_end;
     if (active_pack_size_ < options_.pack_target_bytes) return ok();
+  }
+  return start_new_pack();
+}
+
+Status Store::start_new_pack() {
+  if (active_pack_.valid()) {
+    // Sealed: its preallocated zeros are of no further use.
+    BZZZ_TRY(active_pack_.truncate(active_pack_size_));
   }
   uint32_t id = active_pack_id_ + 1;
   std::string path = pack_path(id);
@@ -283,8 +295,32 @@ Status Store::open_active_pack() {
   BZZZ_TRY(fs::sync_dir(packs_dir_));
   active_pack_ = std::move(file);
   active_pack_id_ = id;
-  active_pack_size_ = kPackFileHeaderSize;
+  active_pack_size_ = active_pack_alloc_ = kPackFileHeaderSize;
   return ok();
+}
+
+Status Store::reserve_pack_space(uint64_t bytes) {
+  // fdatasync of a write that grows a file also commits the new size to the journal,
+  // which costs twice as much as syncing a write into existing blocks. So the pack is
+  // kept zero-filled a few MiB ahead of its end, and most group commits only overwrite.
+  if (active_pack_size_ + bytes <= active_pack_alloc_) return ok();
+  static const std::vector<uint8_t> zeros(1u << 20, 0);
+  auto fill_to = [&](uint64_t target) -> Status {
+    while (active_pack_alloc_ < target) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), target - active_pack_alloc_));
+      BZZZ_TRY(active_pack_.pwrite_all({zeros.data(), n}, active_pack_alloc_));
+      active_pack_alloc_ += n;
+    }
+    return ok();
+  };
+  auto status = fill_to(active_pack_size_ + bytes + internal::kPackPrealloc);
+  if (!status && status.error().code() == ErrorCode::kNoSpace) {
+    // A nearly full disk may still hold this group without the reserve.
+    BZZZ_TRY(active_pack_.truncate(active_pack_size_));
+    active_pack_alloc_ = active_pack_size_;
+    return ok();
+  }
+  return status;
 }
 
 Status Store::clean_temp() {

@@ -203,11 +203,14 @@ class Store {
   Store(std::string data_dir, StoreOptions options);
   Status open_impl();
   Status replay();
-  Status replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch);
+  // Returns where the pack's log ends (its intact records; preallocated zeros follow).
+  Result<uint64_t> replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch);
   Status apply_file_intent(const RecordHeader& header, std::string_view temp_name,
                            Index::Batch& batch);
   Status replay_pins(Index::Batch& batch);
-  Status open_active_pack();
+  Status open_active_pack(uint64_t log_end);
+  Status start_new_pack();
+  Status reserve_pack_space(uint64_t bytes);
   Status clean_temp();
 
   Result<PutResult> put_small(std::span<const uint8_t> data);
@@ -253,7 +256,8 @@ class Store {
   // Owned by the committing writer (the queue serialises them).
   uint32_t active_pack_id_ = 0;
   fs::File active_pack_;
-  uint64_t active_pack_size_ = 0;
+  uint64_t active_pack_size_ = 0;   // end of the log: the next record goes here
+  uint64_t active_pack_alloc_ = 0;  // file size: zeros from active_pack_size_ to here
   fs::File pins_journal_;
   uint64_t pins_journal_size_ = 0;
 

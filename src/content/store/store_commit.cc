@@ -168,10 +168,13 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
 
   // 2. The log. A failed append is undone so the pack never keeps a half group.
   if (!plan.log.empty()) {
-    auto written = active_pack_.pwrite_all(plan.log, log_base);
+    auto written = reserve_pack_space(plan.log.size());
+    if (written) written = active_pack_.pwrite_all(plan.log, log_base);
     if (written) written = active_pack_.datasync();
     if (!written) {
+      // Back to a clean end of log; the zeros ahead are re-reserved by the next group.
       (void)active_pack_.truncate(log_base);
+      active_pack_alloc_ = log_base;
       return written;
     }
     active_pack_size_ += plan.log.size();
@@ -218,7 +221,7 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
   }
   for (const auto& path : plan.drop_temps) (void)fs::remove_file(path);
 
-  if (active_pack_size_ >= options_.pack_target_bytes) BZZZ_TRY(open_active_pack());
+  if (active_pack_size_ >= options_.pack_target_bytes) BZZZ_TRY(start_new_pack());
   return ok();
 }
 
