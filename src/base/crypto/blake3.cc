@@ -396,13 +396,21 @@ Result<Hash> blake3_file(const std::string& path, unsigned threads) {
     int fd;
     ~FdCloser() { ::close(fd); }
   } closer{fd};
+  return blake3_fd(fd, path, threads);
+}
 
+Result<Hash> blake3_fd(int fd, const std::string& path, unsigned threads) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return fail(errno_error(errno, path));
   // Size 0 is read rather than trusted: it is both the empty file and the /proc or
   // sysfs file whose size is unknown until read.
   auto size = static_cast<size_t>(st.st_size);
-  if (!S_ISREG(st.st_mode) || size < kParallelThreshold) return hash_stream(fd, path);
+  if (!S_ISREG(st.st_mode) || size < kParallelThreshold) {
+    if (S_ISREG(st.st_mode) && ::lseek(fd, 0, SEEK_SET) != 0) {
+      return fail(errno_error(errno, path));
+    }
+    return hash_stream(fd, path);
+  }
 
   // Read, not mapped: every page of a fresh mapping faults on first touch, and on this
   // project's VMs that made mmap hashing 2.5x slower than pread into a reused buffer

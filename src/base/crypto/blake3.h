@@ -47,5 +47,8 @@ Hash blake3_parallel(std::span<const uint8_t> data, unsigned threads = 0);
 // up to `threads` threads (0 = all) and hashed as above; smaller files, pipes and special
 // files are read and hashed in a stream. The error names the path.
 Result<Hash> blake3_file(const std::string& path, unsigned threads = 0);
+// The same for a file already open: regular files are hashed from offset 0 whatever the
+// descriptor's position; `name` is used in errors.
+Result<Hash> blake3_fd(int fd, const std::string& name, unsigned threads = 0);
 
 }  // namespace bzzz

@@ -1,7 +1,6 @@
 // Large blobs: streaming them into blobs/temp, installing them, and reading them back
 // verified. Also the pins journal's record format.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -128,19 +127,6 @@ Result<std::optional<std::pair<Codec, std::vector<uint8_t>>>> reencode_small(
 
 }  // namespace internal
 
-namespace {
-
-// A read-only mapping of a whole file, unmapped on scope exit.
-struct Mapping {
-  void* addr = MAP_FAILED;
-  size_t len = 0;
-  ~Mapping() {
-    if (addr != MAP_FAILED) ::munmap(addr, len);
-  }
-  std::span<const uint8_t> bytes() const { return {static_cast<const uint8_t*>(addr), len}; }
-};
-
-}  // namespace
 
 Status Store::read_file(const Hash& hash, const BlobMeta& meta, ByteSink& sink, bool* retry) {
   std::string path = blob_path(hash);
@@ -158,23 +144,19 @@ Status Store::read_file(const Hash& hash, const BlobMeta& meta, ByteSink& sink, 
                                           size, meta.stored_size)));
   }
   if (meta.codec == Codec::kRaw) {
-    // Hash the mapped file on all cores first, then serve the same pages: the bytes
-    // that were verified are the bytes that go out.
-    Mapping map;
-    map.len = size;
-    if (size > 0) {
-      map.addr = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, file->fd(), 0);
-      if (map.addr == MAP_FAILED) return fail(errno_error(errno, fmt::format("map {}", path)));
-      ::madvise(map.addr, size, MADV_SEQUENTIAL | MADV_WILLNEED);
-    }
-    auto bytes = size > 0 ? map.bytes() : std::span<const uint8_t>();
-    Hash actual = blake3_parallel(bytes, options_.threads);
+    // Hash the whole file on all cores first, then serve it from the same descriptor
+    // (a replacement renamed over the path meanwhile cannot mix in).
+    BZZZ_ASSIGN_OR_RETURN(Hash actual, blake3_fd(file->fd(), path, options_.threads));
     if (actual != hash) {
       *retry = true;
       return fail(corrupt(hash, fmt::format("its file {} hashes to {}", path, actual.hex())));
     }
-    for (size_t pos = 0; pos < bytes.size(); pos += internal::kStreamBuffer) {
-      BZZZ_TRY(sink.write(bytes.subspan(pos, std::min(internal::kStreamBuffer, bytes.size() - pos))));
+    std::vector<uint8_t> buf(std::min<uint64_t>(internal::kStreamBuffer, size));
+    for (uint64_t offset = 0; offset < size;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - offset));
+      BZZZ_TRY(file->pread_exact({buf.data(), n}, offset));
+      BZZZ_TRY(sink.write({buf.data(), n}));
+      offset += n;
     }
     return ok();
   }

@@ -1,7 +1,6 @@
 // Whole-store operations: garbage collection (with pack compaction), verify (scrub),
 // statistics, optimize (recompression) and index rebuild.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <algorithm>
