@@ -19,6 +19,8 @@ namespace bzzz::cli {
 int run(int argc, char** argv) {
   CLI::App app{"bzzz: a peer-to-peer coordination fabric for AI agents", "bzzz"};
   app.require_subcommand(1);
+  // Global options may come after the subcommand too: `bzzz stat HASH --json`.
+  app.fallthrough();
   GlobalOptions g;
   if (const char* env = std::getenv("BZZZ_DATA"); env != nullptr && *env != '\0') g.data_dir = env;
   app.add_option("--data", g.data_dir, "data directory (env BZZZ_DATA)")->capture_default_str();

@@ -74,6 +74,7 @@ inline constexpr size_t kProbeBytes = 1u << 20;       // head read before choosi
 inline constexpr size_t kStreamBuffer = 1u << 20;     // read/write piece for large blobs
 inline constexpr size_t kMaxGroupMutations = 4096;    // one group commit at most
 inline constexpr uint64_t kPackPrealloc = 4u << 20;   // zeros kept ahead of the log end
+inline constexpr std::chrono::microseconds kGatherWait{200};  // see submit()
 inline constexpr int64_t kAccessGranularityNs = 60'000'000'000;  // see note_access
 inline constexpr const char* kPinsJournalName = "pins.journal";
 inline constexpr size_t kPinRecordSize = 44;          // magic, hash, delta, crc32
