@@ -63,13 +63,22 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    // Same shape as every other error: "bzzz: ..." naming what was not understood.
+    std::string message = e.what();
+    std::string extra;
+    for (const auto& word : app.remaining()) extra += (extra.empty() ? "" : " ") + word;
+    if (!extra.empty() && message.find(extra) == std::string::npos) {
+      message += fmt::format(" (not understood: {})", extra);
+    }
+    Output(g.json).error(Error(ErrorCode::kInvalidArgument,
+                               message + "; run `bzzz --help` for usage"),
+                         kExitUsage);
     return kExitUsage;
   }
   Output out(g.json);
-  if (!store::parse_codec(g.codec)) {
-    return out.error(store::parse_codec(g.codec).error().wrap("--compression"), kExitUsage);
-  }
+  // Settings are checked before any command runs, so a bad one is a usage error even
+  // for commands that would not have used it.
+  if (auto options = store_options(g); !options) return out.error(options.error(), kExitUsage);
   return action(g, out);
 }
 

@@ -296,8 +296,15 @@ int run_hash(const GlobalOptions& g, const Output& out, const std::vector<std::s
   for (const auto& path : paths) {
     auto h = blake3_file(path == "-" ? "/dev/stdin" : path, g.threads);
     if (!h) return out.error(h.error());
-    // The same line b3sum prints, so the two can be compared directly.
-    out.text(fmt::format("{}  {}", h->hex(), path));
+    // The same line b3sum prints, so the two can be compared directly: a name with a
+    // backslash or newline is escaped, and the line then starts with a backslash.
+    std::string name;
+    for (char c : path) {
+      if (c == '\\') name += "\\\\";
+      else if (c == '\n') name += "\\n";
+      else name += c;
+    }
+    out.text(fmt::format("{}{}  {}", name.size() != path.size() ? "\\" : "", h->hex(), name));
     doc.push_back({{"path", path}, {"hash", h->hex()}, {"cid", h->cid()}});
   }
   out.document(doc);
@@ -329,6 +336,12 @@ Result<store::StoreOptions> store_options(const GlobalOptions& g) {
   auto codec = store::parse_codec(g.codec);
   if (!codec) return fail(codec.error().wrap("--compression"));
   o.codec = *codec;
+  if (auto level = store::check_level(o.codec, g.level); !level) return fail(level.error().wrap("--level"));
+  if (g.small_threshold > (16u << 20)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("--small-threshold: at most {} bytes, got {}", 16u << 20,
+                                  g.small_threshold));
+  }
   o.level = g.level;
   o.min_savings = g.min_savings;
   o.small_blob_threshold = g.small_threshold;

@@ -578,6 +578,27 @@ std::optional<Result<std::vector<uint8_t>>> zstd_decode_once(uint64_t expected_s
 
 }  // namespace
 
+Status check_level(Codec codec, int level) {
+  switch (codec) {
+    case Codec::kRaw:
+      return ok();
+    case Codec::kZstd:
+      if (level == 0 || level < ZSTD_minCLevel() || level > 19) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("zstd level must be 1..19 or negative (down to {}), got {}",
+                                      ZSTD_minCLevel(), level));
+      }
+      return ok();
+    case Codec::kGzip:
+      if (level < 1 || level > 9) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("gzip level must be 1..9, got {}", level));
+      }
+      return ok();
+  }
+  return make_error(ErrorCode::kInvalidArgument, "unknown codec");
+}
+
 Result<std::vector<uint8_t>> encode(Codec codec, int level, std::span<const uint8_t> input) {
   if (codec == Codec::kZstd && level != 0 && level >= ZSTD_minCLevel() && level <= 19) {
     return zstd_encode_once(level, input);

@@ -24,6 +24,10 @@ std::string_view codec_name(Codec codec);
 // "raw" / "none", "zstd", "gzip"; the error lists the accepted names.
 Result<Codec> parse_codec(std::string_view name);
 
+// Checks a compression level for a codec (zstd 1..19 or negative, gzip 1..9; any level
+// for kRaw); the error names the level and the accepted range.
+Status check_level(Codec codec, int level);
+
 // Receives decoded or encoded output in pieces; returning an error stops the stream.
 using ByteCallback = std::function<Status(std::span<const uint8_t>)>;
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <string.h>
 
 #include <fmt/format.h>
 
@@ -122,60 +124,99 @@ uint32_t parse_pack_file_name(const std::string& name) {
   return id;
 }
 
+namespace {
+
+// Reads [offset, offset + len) of the file into `buf`.
+Status read_range(const fs::File& file, uint64_t offset, size_t len, std::vector<uint8_t>& buf) {
+  buf.resize(len);
+  return file.pread_exact(buf, offset);
+}
+
+// Whether an intact record starts at `at`; on success fills header and payload.
+Result<bool> intact_at(const fs::File& file, uint64_t at, uint64_t file_size,
+                       std::vector<uint8_t>& rec, RecordHeader* header, std::string* why) {
+  if (file_size - at < kRecordHeaderSize) {
+    *why = fmt::format("{} stray bytes at the end", file_size - at);
+    return false;
+  }
+  BZZZ_TRY(read_range(file, at, kRecordHeaderSize, rec));
+  if (std::all_of(rec.begin(), rec.end(), [](uint8_t b) { return b == 0; })) {
+    *why = "zeros";
+    return false;
+  }
+  auto h = parse_record_header(rec);
+  if (!h) {
+    *why = h.error().message();
+    return false;
+  }
+  if (at + kRecordHeaderSize + h->payload_len > file_size) {
+    *why = "record is cut short";
+    return false;
+  }
+  BZZZ_TRY(read_range(file, at, kRecordHeaderSize + h->payload_len, rec));
+  if (!record_crc_ok(rec, std::span<const uint8_t>(rec).subspan(kRecordHeaderSize))) {
+    *why = fmt::format("record at offset {} fails its checksum", at);
+    return false;
+  }
+  *header = *h;
+  return true;
+}
+
+// The offset of the next intact record after `from`, if any.
+Result<std::optional<uint64_t>> find_next_record(const fs::File& file, uint64_t from,
+                                                 uint64_t file_size) {
+  constexpr size_t kWindow = 4u << 20;
+  const uint8_t magic[4] = {0x42, 0x5a, 0x50, 0x4b};  // kRecordMagic, little-endian
+  std::vector<uint8_t> window;
+  std::vector<uint8_t> rec;
+  for (uint64_t base = from; base + kRecordHeaderSize <= file_size;) {
+    size_t len = static_cast<size_t>(std::min<uint64_t>(kWindow, file_size - base));
+    BZZZ_TRY(read_range(file, base, len, window));
+    for (size_t i = 0; i + sizeof magic <= len; ++i) {
+      auto* hit = static_cast<const uint8_t*>(
+          memmem(window.data() + i, len - i, magic, sizeof magic));
+      if (hit == nullptr) break;
+      i = static_cast<size_t>(hit - window.data());
+      RecordHeader header;
+      std::string why;
+      BZZZ_ASSIGN_OR_RETURN(bool intact, intact_at(file, base + i, file_size, rec, &header, &why));
+      if (intact) return std::optional<uint64_t>(base + i);
+    }
+    if (len < kWindow) break;
+    base += len - (sizeof magic - 1);  // a magic may straddle two windows
+  }
+  return std::optional<uint64_t>();
+}
+
+}  // namespace
+
 Result<ScanEnd> scan_pack(const fs::File& file, uint64_t from,
                           const std::function<Status(const ScannedRecord&)>& fn) {
   BZZZ_ASSIGN_OR_RETURN(uint64_t file_size, file.size());
   ScanEnd end;
   end.valid_end = from;
-  // Reads in large pieces; a record that straddles the buffer's end is re-read whole.
-  constexpr size_t kBuf = 4u << 20;
-  std::vector<uint8_t> buf;
-  uint64_t buf_start = from;
   uint64_t pos = from;
-  auto fill = [&](uint64_t at, size_t need) -> Status {
-    size_t len = static_cast<size_t>(std::min<uint64_t>(std::max(kBuf, need), file_size - at));
-    buf.resize(len);
-    buf_start = at;
-    return file.pread_exact(buf, at);
-  };
+  std::vector<uint8_t> rec;
   while (pos < file_size) {
-    if (file_size - pos < kRecordHeaderSize) {
-      end.torn = true;
-      end.reason = fmt::format("{} stray bytes at the end", file_size - pos);
+    RecordHeader header;
+    std::string why;
+    BZZZ_ASSIGN_OR_RETURN(bool intact, intact_at(file, pos, file_size, rec, &header, &why));
+    if (!intact) {
+      BZZZ_ASSIGN_OR_RETURN(auto next, find_next_record(file, pos + 1, file_size));
+      if (next) {
+        end.damaged.push_back({pos, *next, why == "zeros" ? "zeroed bytes" : why});
+        pos = *next;
+        continue;
+      }
+      if (why != "zeros") {
+        end.torn = true;
+        end.reason = why;
+      }
       break;
     }
-    if (pos < buf_start || pos + kRecordHeaderSize > buf_start + buf.size()) {
-      BZZZ_TRY(fill(pos, kRecordHeaderSize));
-    }
-    auto header_bytes = std::span<const uint8_t>(buf).subspan(pos - buf_start, kRecordHeaderSize);
-    if (std::all_of(header_bytes.begin(), header_bytes.end(), [](uint8_t b) { return b == 0; })) {
-      break;  // preallocated space: the log ends here
-    }
-    auto header = parse_record_header(header_bytes);
-    if (!header) {
-      end.torn = true;
-      end.reason = header.error().message();
-      break;
-    }
-    uint64_t rec_end = pos + kRecordHeaderSize + header->payload_len;
-    if (rec_end > file_size) {
-      end.torn = true;
-      end.reason = "last record is cut short";
-      break;
-    }
-    if (rec_end > buf_start + buf.size()) {
-      BZZZ_TRY(fill(pos, kRecordHeaderSize + header->payload_len));
-      header_bytes = std::span<const uint8_t>(buf).subspan(0, kRecordHeaderSize);
-    }
-    auto payload =
-        std::span<const uint8_t>(buf).subspan(pos - buf_start + kRecordHeaderSize, header->payload_len);
-    if (!record_crc_ok(header_bytes, payload)) {
-      end.torn = true;
-      end.reason = fmt::format("record at offset {} fails its checksum", pos);
-      break;
-    }
-    BZZZ_TRY(fn(ScannedRecord{*header, pos, payload}));
-    pos = rec_end;
+    auto payload = std::span<const uint8_t>(rec).subspan(kRecordHeaderSize);
+    BZZZ_TRY(fn(ScannedRecord{header, pos, payload}));
+    pos += kRecordHeaderSize + header.payload_len;
     end.valid_end = pos;
   }
   return end;

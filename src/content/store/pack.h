@@ -78,19 +78,25 @@ struct ScannedRecord {
   std::span<const uint8_t> payload;
 };
 
-struct ScanEnd {
-  uint64_t valid_end = 0;  // offset just past the last intact record
-  bool torn = false;       // bytes after valid_end do not form an intact record
-  std::string reason;      // why the scan stopped early, when torn
+struct Damage {
+  uint64_t begin = 0;  // first byte that does not belong to an intact record
+  uint64_t end = 0;    // where the next intact record starts
+  std::string reason;
 };
 
-// The active pack is zero-filled ahead of its end (see Store), so an all-zero record
-// header is the clean end of the log, not damage.
+struct ScanEnd {
+  uint64_t valid_end = 0;       // offset just past the last intact record
+  bool torn = false;            // bytes after valid_end are damage, not preallocated zeros
+  std::string reason;           // why, when torn
+  std::vector<Damage> damaged;  // damage followed by intact records (skipped, not the end)
+};
 
 // Reads the records of an open pack from `from` (>= kPackFileHeaderSize) sequentially,
-// calling `fn` for each intact one; stops at the end of the file, at an all-zero header
-// (preallocated space), or at the first torn record.
-// `fn` returning an error stops the scan with that error.
+// calling `fn` for each intact one. Where a record is damaged, the scan looks for the
+// next intact record: if there is one, the damage is reported and skipped (a flipped bit
+// must not cost the records after it); if there is none, the log ends there: cleanly
+// when only zeros follow (the active pack is zero-filled ahead, see Store), torn
+// otherwise. `fn` returning an error stops the scan with that error.
 Result<ScanEnd> scan_pack(const fs::File& file, uint64_t from,
                           const std::function<Status(const ScannedRecord&)>& fn);
 

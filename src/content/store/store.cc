@@ -78,6 +78,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& data_dir, StoreOpt
                       fmt::format("compression min_savings must be in [0, 1), got {}",
                                   options.min_savings));
   }
+  if (options.small_blob_threshold > internal::kMaxSmallThreshold) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("small-blob threshold must be at most {} bytes, got {}",
+                                  internal::kMaxSmallThreshold, options.small_blob_threshold));
+  }
+  BZZZ_TRY(check_level(options.codec, options.level));
   std::unique_ptr<Store> store(new Store(data_dir, options));
   auto status = store->open_impl();
   if (!status) return fail(std::move(status).error().wrap(fmt::format("open store {}", data_dir)));
@@ -134,10 +140,16 @@ Status Store::replay() {
   BZZZ_ASSIGN_OR_RETURN(auto checkpoints, index_->pack_checkpoints());
   BZZZ_ASSIGN_OR_RETURN(auto batch, index_->begin());
   uint64_t log_end = 0;
+  std::set<Hash> removed;  // tombstoned and not stored again later in the log
   for (size_t i = 0; i < ids.size(); ++i) {
     auto it = checkpoints.find(ids[i]);
     uint64_t from = it == checkpoints.end() ? kPackFileHeaderSize : it->second;
-    BZZZ_ASSIGN_OR_RETURN(log_end, replay_pack(ids[i], from, i + 1 == ids.size(), batch));
+    BZZZ_ASSIGN_OR_RETURN(log_end, replay_pack(ids[i], from, i + 1 == ids.size(), batch, removed));
+  }
+  // A gc that crashed between its tombstones and its unlinks left files behind.
+  for (const Hash& hash : removed) {
+    BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(hash));
+    if (!existing) BZZZ_TRY(fs::remove_file(blob_path(hash)));
   }
   BZZZ_TRY(replay_pins(batch));
   BZZZ_TRY(batch.commit());
@@ -146,7 +158,8 @@ Status Store::replay() {
   return open_active_pack(log_end);
 }
 
-Result<uint64_t> Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch) {
+Result<uint64_t> Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch,
+                                    std::set<Hash>& removed) {
   std::string path = pack_path(pack_id);
   BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open(path, is_last ? O_RDWR : O_RDONLY));
   BZZZ_ASSIGN_OR_RETURN(uint64_t size, file.size());
@@ -168,6 +181,11 @@ Result<uint64_t> Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_las
   if (from >= size) return from;
   auto end = scan_pack(file, from, [&](const ScannedRecord& rec) -> Status {
     const RecordHeader& h = rec.header;
+    if (h.type == RecordType::kTombstone) {
+      removed.insert(h.hash);
+    } else {
+      removed.erase(h.hash);
+    }
     switch (h.type) {
       case RecordType::kBlob: {
         BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(h.hash));
@@ -241,7 +259,7 @@ Status Store::apply_file_intent(const RecordHeader& h, std::string_view temp_nam
 }
 
 Status Store::replay_pins(Index::Batch& batch) {
-  std::string path = fs::join(index_dir_, internal::kPinsJournalName);
+  std::string path = fs::join(data_dir_, internal::kPinsJournalName);
   BZZZ_ASSIGN_OR_RETURN(pins_journal_, fs::File::open(path, O_RDWR | O_CREAT));
   BZZZ_ASSIGN_OR_RETURN(uint64_t size, pins_journal_.size());
   BZZZ_ASSIGN_OR_RETURN(uint64_t from, index_->pins_applied());

@@ -5,7 +5,8 @@
 //   blobs/data/xx/yy/<hash>      blobs over the small-blob threshold, one file each
 //   blobs/packs/pack-N.pack      small blobs, file intents and tombstones: the store's log
 //   blobs/temp/                  staging for large puts; emptied on open
-//   index/                       LMDB index (hash -> BlobMeta) and pins.journal
+//   blobs/pins.journal           pin +1/-1 records, the durable truth of pins
+//   index/                       LMDB index (hash -> BlobMeta), rebuildable from the above
 //
 // Durability: a put returns only after its bytes and the log record that makes them
 // findable are fsynced. Concurrent callers share those fsyncs: writers queue, and the
@@ -30,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -204,7 +206,8 @@ class Store {
   Status open_impl();
   Status replay();
   // Returns where the pack's log ends (its intact records; preallocated zeros follow).
-  Result<uint64_t> replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch);
+  Result<uint64_t> replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch,
+                               std::set<Hash>& removed);
   Status apply_file_intent(const RecordHeader& header, std::string_view temp_name,
                            Index::Batch& batch);
   Status replay_pins(Index::Batch& batch);
@@ -236,7 +239,10 @@ class Store {
 
   // store_scan.cc
   Status compact_packs(GcReport& report);
-  Status verify_blob(const Hash& hash, const BlobMeta& meta, VerifyReport& report);
+  // payload offset -> (hash, meta) of the blobs the index places in one pack
+  using PackedEntries = std::map<uint64_t, std::pair<Hash, BlobMeta>>;
+  Status verify_pack(uint32_t pack_id, const PackedEntries& entries, VerifyReport& report);
+  Status verify_file(const Hash& hash, const BlobMeta& meta, VerifyReport& report);
   Status find_orphans(VerifyReport& report);
 
   std::string data_dir_;

@@ -3,10 +3,11 @@
 // Order, which is what makes a crash at any point lose nothing acknowledged:
 //   1. decide every mutation against the index (dedup, pin checks, gc re-checks);
 //   2. append their log records to the active pack, fdatasync (and the pins journal);
-//   3. rename fsynced temp files into blobs/data and sync the directories;
+//   3. unlink the files of removed blobs (their tombstones are durable now, and replay
+//      finishes the job after a crash), then rename fsynced temp files into
+//      blobs/data and sync the directories;
 //   4. commit the index transaction (not synced: steps 2-3 are the durable truth and
-//      open() replays them);
-//   5. for removals: sync the index, and only then unlink the files it no longer names.
+//      open() replays them).
 // Only one group commits at a time (the writer queue in store.cc).
 #include <sys/stat.h>
 
@@ -45,7 +46,7 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
     };
     std::vector<Install> installs;
     std::vector<std::string> drop_temps;    // duplicates of content already stored
-    std::vector<std::string> unlink_after;  // files of removed blobs
+    std::vector<std::string> unlinks;       // files of removed blobs
   };
 
   auto touches = take_touches();
@@ -97,6 +98,7 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
           if (m->kind == Mutation::Kind::kAddFile) plan.drop_temps.push_back(m->temp_path);
           break;
         }
+        plan.erased.erase(m->hash);  // removed earlier in this group, stored again now
         BlobMeta meta = m->meta;
         meta.location = m->kind == Mutation::Kind::kAddPacked ? Location::kPack : Location::kFile;
         meta.pins = 0;
@@ -143,13 +145,20 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
         m->applied = true;
         break;
       }
+      case Mutation::Kind::kKeepTombstone: {
+        // Compaction carries a tombstone forward while older packs may still hold a
+        // record it shadows (see compact_packs).
+        if (!cur) log_record(RecordType::kTombstone, m->hash, m->meta, {});
+        m->applied = !cur;
+        break;
+      }
       case Mutation::Kind::kRemove: {
         if (!cur || cur->pins > 0 || std::max(cur->created_ns, cur->accessed_ns) >= m->cutoff_ns ||
             leased(m->hash)) {
           break;
         }
         log_record(RecordType::kTombstone, m->hash, *cur, {});
-        if (cur->location == Location::kFile) plan.unlink_after.push_back(blob_path(m->hash));
+        if (cur->location == Location::kFile) plan.unlinks.push_back(blob_path(m->hash));
         plan.staged.erase(m->hash);
         plan.erased.insert(m->hash);
         m->result = *cur;
@@ -189,7 +198,9 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
     pins_journal_size_ += plan.pins_log.size();
   }
 
-  // 3. Files. A failed install fails only its own put; its logged intent finds no file
+  // 3. Files. Removals first: a put later in the same group may reinstall the path.
+  for (const auto& path : plan.unlinks) BZZZ_TRY(fs::remove_file(path));
+  // A failed install fails only its own put; its logged intent finds no file
   // on replay and is ignored.
   std::set<std::string> dirs_to_sync;
   for (auto& install : plan.installs) {
@@ -214,11 +225,6 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
   BZZZ_TRY(batch.set_pins_applied(pins_journal_size_));
   BZZZ_TRY(batch.commit());
 
-  // 5. Removals become durable in the index before their files go.
-  if (!plan.unlink_after.empty()) {
-    BZZZ_TRY(index_->sync());
-    for (const auto& path : plan.unlink_after) (void)fs::remove_file(path);
-  }
   for (const auto& path : plan.drop_temps) (void)fs::remove_file(path);
 
   if (active_pack_size_ >= options_.pack_target_bytes) BZZZ_TRY(start_new_pack());

@@ -24,6 +24,7 @@ struct Store::Mutation {
     kPin,        // pin_delta +1 / -1
     kRemove,     // gc: only if still unpinned, unused since cutoff_ns and not leased
     kReplace,    // optimize/compaction: new stored form, only if the entry still equals expected
+    kKeepTombstone,  // compaction: re-log a tombstone if the blob is still absent
   };
   Kind kind = Kind::kAddPacked;
   Hash hash;
@@ -71,12 +72,13 @@ class Store::Lease {
 namespace internal {
 
 inline constexpr size_t kProbeBytes = 1u << 20;       // head read before choosing a path
+inline constexpr uint64_t kMaxSmallThreshold = 16u << 20;  // packs hold small blobs only
 inline constexpr size_t kStreamBuffer = 1u << 20;     // read/write piece for large blobs
 inline constexpr size_t kMaxGroupMutations = 4096;    // one group commit at most
 inline constexpr uint64_t kPackPrealloc = 4u << 20;   // zeros kept ahead of the log end
 inline constexpr std::chrono::microseconds kGatherWait{200};  // see submit()
 inline constexpr int64_t kAccessGranularityNs = 60'000'000'000;  // see note_access
-inline constexpr const char* kPinsJournalName = "pins.journal";
+inline constexpr const char* kPinsJournalName = "blobs/pins.journal";  // under the data dir
 inline constexpr size_t kPinRecordSize = 44;          // magic, hash, delta, crc32
 
 inline int64_t now_ns() {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 
@@ -21,6 +22,14 @@ using internal::now_ns;
 namespace {
 
 constexpr size_t kRemoveChunk = 4096;
+
+uint32_t oldest_pack_id(const std::vector<std::string>& names) {
+  uint32_t oldest = UINT32_MAX;
+  for (const auto& name : names) {
+    if (uint32_t id = parse_pack_file_name(name)) oldest = std::min(oldest, id);
+  }
+  return oldest;
+}
 
 unsigned scan_threads(unsigned configured) {
   if (configured != 0) return configured;
@@ -159,6 +168,30 @@ Status Store::compact_packs(GcReport& report) {
     }
     BZZZ_TRY(submit(ptrs));
   }
+  // Tombstones in a victim still shadow records of the same blobs in older packs (which
+  // an index rebuild would otherwise resurrect): carry them forward, unless no older
+  // pack exists.
+  std::vector<Mutation> keep;
+  for (const auto& [id, size] : victims) {
+    if (id <= oldest_pack_id(names)) continue;
+    BZZZ_ASSIGN_OR_RETURN(auto reader, pack_reader(id));
+    BZZZ_TRY(scan_pack(*reader, kPackFileHeaderSize, [&](const ScannedRecord& rec) -> Status {
+      if (rec.header.type != RecordType::kTombstone) return ok();
+      Mutation m;
+      m.kind = Mutation::Kind::kKeepTombstone;
+      m.hash = rec.header.hash;
+      m.meta.codec = rec.header.codec;
+      m.meta.size = rec.header.size;
+      m.meta.stored_size = rec.header.stored_size;
+      keep.push_back(std::move(m));
+      return ok();
+    }));
+  }
+  for (size_t start = 0; start < keep.size(); start += kRemoveChunk) {
+    std::vector<Mutation*> ptrs;
+    for (size_t i = start; i < std::min(keep.size(), start + kRemoveChunk); ++i) ptrs.push_back(&keep[i]);
+    BZZZ_TRY(submit(ptrs));
+  }
   // The moves are durable in the packs; the old packs may go once the index that no
   // longer points at them is durable too.
   BZZZ_TRY(index_->sync());
@@ -174,52 +207,77 @@ Status Store::compact_packs(GcReport& report) {
 // ---------------------------------------------------------------------------------
 // verify
 
-Status Store::verify_blob(const Hash& hash, const BlobMeta& meta, VerifyReport& report) {
-  // Fills report.bad / report.missing under the caller's lock-free contract: the caller
-  // merges per-thread reports.
-  if (meta.location == Location::kPack) {
-    auto reader = pack_reader(meta.pack_id);
-    if (!reader) {
-      report.missing.push_back({hash.hex(), fmt::format("pack {} cannot be opened: {}",
-                                                        pack_file_name(meta.pack_id),
-                                                        reader.error().message())});
-      return ok();
+// Checks one stored form against its hash; adds to report.ok/bytes or report.bad.
+static void check_bytes(const Hash& hash, const BlobMeta& meta, std::span<const uint8_t> stored,
+                        const std::string& where, VerifyReport& report) {
+  std::vector<uint8_t> decoded;
+  std::span<const uint8_t> bytes = stored;
+  if (meta.codec != Codec::kRaw) {
+    auto d = decode(meta.codec, meta.size, stored);
+    if (!d) {
+      report.bad.push_back({hash.hex(), fmt::format("{}: {}", where, d.error().message())});
+      return;
     }
-    std::vector<uint8_t> rec(kRecordHeaderSize + meta.stored_size);
-    if (meta.offset < kRecordHeaderSize ||
-        !(*reader)->pread_exact(rec, meta.offset - kRecordHeaderSize)) {
-      report.missing.push_back(
-          {hash.hex(), fmt::format("its record in {} at offset {} is beyond the end of the pack",
-                                   pack_file_name(meta.pack_id), meta.offset)});
-      return ok();
+    decoded = std::move(*d);
+    bytes = decoded;
+  }
+  Hash actual = blake3(bytes);
+  if (actual != hash) {
+    report.bad.push_back({hash.hex(), fmt::format("{}: its bytes hash to {}", where, actual.hex())});
+    return;
+  }
+  report.bytes += meta.size;
+  ++report.ok;
+}
+
+Status Store::verify_pack(uint32_t pack_id, const PackedEntries& entries, VerifyReport& report) {
+  // The whole pack is read in order: its intact records are matched against the index,
+  // and damage between them is reported even where no index entry points into it.
+  std::string path = pack_path(pack_id);
+  auto file = fs::File::open_read(path);
+  if (!file) {
+    for (const auto& [offset, entry] : entries) {
+      report.missing.push_back({entry.first.hex(), fmt::format("its pack {} cannot be opened: {}",
+                                                               path, file.error().message())});
     }
-    auto payload = std::span<const uint8_t>(rec).subspan(kRecordHeaderSize);
-    auto header = parse_record_header(rec);
-    if (!header || header->hash != hash || !record_crc_ok(rec, payload)) {
-      report.bad.push_back({hash.hex(), fmt::format("its record in {} at offset {} is damaged",
-                                                    pack_file_name(meta.pack_id), meta.offset)});
-      return ok();
-    }
-    std::vector<uint8_t> decoded;
-    std::span<const uint8_t> bytes = payload;
-    if (meta.codec != Codec::kRaw) {
-      auto d = decode(meta.codec, meta.size, payload);
-      if (!d) {
-        report.bad.push_back({hash.hex(), d.error().message()});
-        return ok();
-      }
-      decoded = std::move(*d);
-      bytes = decoded;
-    }
-    Hash actual = blake3(bytes);
-    if (actual != hash) {
-      report.bad.push_back({hash.hex(), fmt::format("its bytes hash to {}", actual.hex())});
-      return ok();
-    }
-    report.bytes += meta.size;
-    ++report.ok;
     return ok();
   }
+  std::set<uint64_t> seen;
+  auto end = scan_pack(*file, kPackFileHeaderSize, [&](const ScannedRecord& rec) -> Status {
+    if (rec.header.type != RecordType::kBlob) return ok();
+    auto it = entries.find(rec.offset + kRecordHeaderSize);
+    if (it == entries.end()) return ok();  // superseded, removed or moved: garbage
+    const auto& [hash, meta] = it->second;
+    seen.insert(it->first);
+    if (rec.header.hash != hash || rec.payload.size() != meta.stored_size) {
+      report.bad.push_back({hash.hex(), fmt::format("the record at offset {} of {} belongs to {}",
+                                                    rec.offset, path, rec.header.hash.hex())});
+      return ok();
+    }
+    check_bytes(hash, meta, rec.payload, path, report);
+    return ok();
+  });
+  BZZZ_TRY(end);
+  for (const auto& d : end->damaged) {
+    // Damage that starts at an indexed blob's record is reported once, as that blob.
+    if (entries.count(d.begin + kRecordHeaderSize)) continue;
+    report.bad.push_back({path, fmt::format("damaged bytes at offsets {}..{} ({})", d.begin, d.end,
+                                            d.reason)});
+  }
+  if (end->torn && pack_id != active_pack_id_) {
+    report.bad.push_back({path, fmt::format("damaged from offset {} to the end ({})",
+                                            end->valid_end, end->reason)});
+  }
+  for (const auto& [offset, entry] : entries) {
+    if (seen.count(offset)) continue;
+    report.bad.push_back({entry.first.hex(),
+                          fmt::format("its record at offset {} of {} is damaged or gone",
+                                      offset - kRecordHeaderSize, path)});
+  }
+  return ok();
+}
+
+Status Store::verify_file(const Hash& hash, const BlobMeta& meta, VerifyReport& report) {
   std::string path = blob_path(hash);
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
@@ -284,29 +342,46 @@ Status Store::find_orphans(VerifyReport& report) {
 
 Result<VerifyReport> Store::verify() {
   BZZZ_TRY(submit({}));
-  std::vector<std::pair<Hash, BlobMeta>> entries;
+  // Work units: one per pack (read in order) and one per slice of blob files.
+  std::map<uint32_t, PackedEntries> packs;
+  std::vector<std::pair<Hash, BlobMeta>> files;
   StoreCounters recount;
+  uint64_t checked = 0;
   BZZZ_TRY(index_->scan([&](const Hash& h, const BlobMeta& m) {
-    entries.emplace_back(h, m);
+    ++checked;
     recount.add(m, +1);
+    if (m.location == Location::kPack) {
+      packs[m.pack_id].emplace(m.offset, std::make_pair(h, m));
+    } else {
+      files.emplace_back(h, m);
+    }
     return true;
   }));
-  // Pack records in file order, so the disk reads sequentially.
-  std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
-    return std::tie(x.second.location, x.second.pack_id, x.second.offset) <
-           std::tie(y.second.location, y.second.pack_id, y.second.offset);
-  });
-  const unsigned threads = scan_threads(options_.threads);
-  constexpr size_t kSlice = 1024;
+  BZZZ_ASSIGN_OR_RETURN(auto names, fs::list_dir(packs_dir_));
+  for (const auto& name : names) {
+    if (uint32_t id = parse_pack_file_name(name)) packs[id];  // damage shows in unreferenced packs too
+  }
+  std::vector<std::function<Status(VerifyReport&)>> units;
+  for (const auto& [id, entries] : packs) {
+    units.push_back([this, id = id, &entries = entries](VerifyReport& r) {
+      return verify_pack(id, entries, r);
+    });
+  }
+  constexpr size_t kSlice = 64;
+  for (size_t start = 0; start < files.size(); start += kSlice) {
+    units.push_back([this, start, &files](VerifyReport& r) -> Status {
+      for (size_t i = start; i < std::min(files.size(), start + kSlice); ++i) {
+        BZZZ_TRY(verify_file(files[i].first, files[i].second, r));
+      }
+      return ok();
+    });
+  }
   std::mutex mu;
   VerifyReport report;
   Status first_error = ok();
-  parallel_for((entries.size() + kSlice - 1) / kSlice, threads, [&](size_t slice) {
+  parallel_for(units.size(), scan_threads(options_.threads), [&](size_t i) {
     VerifyReport local;
-    Status status = ok();
-    for (size_t i = slice * kSlice; i < std::min(entries.size(), (slice + 1) * kSlice) && status; ++i) {
-      status = verify_blob(entries[i].first, entries[i].second, local);
-    }
+    Status status = units[i](local);
     std::lock_guard lock(mu);
     report.ok += local.ok;
     report.bytes += local.bytes;
@@ -315,7 +390,7 @@ Result<VerifyReport> Store::verify() {
     if (!status && first_error) first_error = status;
   });
   BZZZ_TRY(first_error);
-  report.checked = entries.size();
+  report.checked = checked;
   BZZZ_ASSIGN_OR_RETURN(auto counters, index_->counters());
   if (!(counters == recount)) {
     report.bad.push_back({"index counters", fmt::format("recorded {} blobs / {} bytes, found {} / {} "

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -258,8 +259,43 @@ TEST(StoreTest, CorruptBlobsAreNeverServed) {
   EXPECT_EQ(store->stats()->corrupt_reads, 3u);
   auto report = store->verify();
   ASSERT_TRUE(report);
-  EXPECT_EQ(report->bad.size(), 3u);
   EXPECT_EQ(report->ok, 0u);
+  for (const Hash& h : {b->hash, s->hash, c->hash}) {
+    bool named = std::any_of(report->bad.begin(), report->bad.end(),
+                             [&](const Problem& p) { return p.object == h.hex(); });
+    EXPECT_TRUE(named) << h.hex() << " not reported bad";
+  }
+  EXPECT_EQ(report->bad.size(), 3u) << "each damaged blob is reported once";
+}
+
+TEST(StoreTest, OneDamagedRecordCostsOnlyItsOwnBlob) {
+  TempDir dir;
+  std::vector<std::vector<uint8_t>> blobs;
+  for (int i = 0; i < 5; ++i) blobs.push_back(random_bytes(3000, 100 + i));
+  BlobMeta second;
+  {
+    auto store = open_store(dir.path());
+    for (auto& b : blobs) ASSERT_TRUE(store->put(b));
+    second = *store->stat(blake3(blobs[1]));
+  }
+  flip_byte(dir.sub("blobs/packs/pack-00000001.pack"), second.offset + 100);
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store->rebuild_index());
+  for (int i = 0; i < 5; ++i) {
+    auto back = store->read(blake3(blobs[i]));
+    if (i == 1) {
+      EXPECT_FALSE(back);
+    } else {
+      ASSERT_TRUE(back) << i << ": " << back.error().message();
+      EXPECT_EQ(*back, blobs[i]);
+    }
+  }
+  auto report = store->verify();
+  ASSERT_TRUE(report);
+  // No index entry points at the damaged record any more; the pack damage is reported.
+  ASSERT_EQ(report->bad.size(), 1u);
+  EXPECT_NE(report->bad[0].object.find("pack-00000001.pack"), std::string::npos);
+  EXPECT_NE(report->bad[0].reason.find("damaged bytes"), std::string::npos);
 }
 
 TEST(StoreTest, PinsCountAndSurviveTheIndex) {
