@@ -66,7 +66,8 @@ nlohmann::json meta_json(const Hash& h, const store::BlobMeta& m) {
           {"location", m.location == store::Location::kPack ? "pack" : "file"},
           {"pins", m.pins},
           {"created", iso_time(m.created_ns)},
-          {"accessed", iso_time(m.accessed_ns)}};
+          {"accessed", iso_time(m.accessed_ns)},
+          {"corrupt", m.corrupt}};
 }
 
 // Parses "90s", "15m", "1h", "2d", "0" into nanoseconds.
@@ -158,11 +159,14 @@ int run_stat(const GlobalOptions& g, const Output& out, const std::string& hash_
   out.document(meta_json(*parsed.hash, *meta));
   out.text(fmt::format("hash:        {}\ncid:         {}\nsize:        {} ({})\nstored size: {}\n"
                        "codec:       {}\nlocation:    {}\npins:        {}\ncreated:     {}\n"
-                       "accessed:    {}",
+                       "accessed:    {}{}",
                        parsed.hash->hex(), parsed.hash->cid(), meta->size, human_bytes(meta->size),
                        meta->stored_size, store::codec_name(meta->codec),
                        meta->location == store::Location::kPack ? "pack" : "file", meta->pins,
-                       iso_time(meta->created_ns), iso_time(meta->accessed_ns)));
+                       iso_time(meta->created_ns), iso_time(meta->accessed_ns),
+                       meta->corrupt ? "\ncorrupt:     yes (its stored bytes failed verification; "
+                                       "putting the same content again repairs it)"
+                                     : ""));
   return kExitOk;
 }
 

@@ -14,7 +14,7 @@ std::array<uint8_t, kBlobMetaEncodedSize> encode_blob_meta(const BlobMeta& m) {
   p[0] = kVersion;
   p[1] = static_cast<uint8_t>(m.codec);
   p[2] = static_cast<uint8_t>(m.location);
-  p[3] = 0;
+  p[3] = m.corrupt ? 1 : 0;  // flags
   put_u32(p + 4, m.pins);
   put_u64(p + 8, m.size);
   put_u64(p + 16, m.stored_size);
@@ -52,6 +52,7 @@ Result<BlobMeta> decode_blob_meta(std::span<const uint8_t> bytes) {
   m.offset = get_u64(p + 32);
   m.created_ns = static_cast<int64_t>(get_u64(p + 40));
   m.accessed_ns = static_cast<int64_t>(get_u64(p + 48));
+  m.corrupt = (p[3] & 1) != 0;
   return m;
 }
 

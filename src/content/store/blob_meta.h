@@ -29,6 +29,7 @@ struct BlobMeta {
   uint64_t offset = 0;       // kPack only: offset of the payload inside the pack
   int64_t created_ns = 0;    // Unix time of the first put
   int64_t accessed_ns = 0;   // Unix time of the last put or read (coarse, see Store)
+  bool corrupt = false;      // a read or verify found its bytes damaged; a put repairs it
 
   bool operator==(const BlobMeta&) const = default;
 };

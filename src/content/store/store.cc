@@ -507,9 +507,20 @@ Status Store::read_to(const Hash& hash, ByteSink& sink) {
     if (!now) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
     if (*now == *meta || attempt >= 2) {
       corrupt_reads_.fetch_add(1);
+      mark_corrupt(hash, *now);
       return status;
     }
   }
+}
+
+void Store::mark_corrupt(const Hash& hash, const BlobMeta& meta) {
+  // Best effort: the flag lets the next put of the same content repair the blob, and
+  // shows in stat; failing to record it changes nothing else.
+  Mutation m;
+  m.kind = Mutation::Kind::kMarkCorrupt;
+  m.hash = hash;
+  m.expected = meta;
+  (void)submit({&m});
 }
 
 Error Store::corrupt(const Hash& hash, const std::string& what) {

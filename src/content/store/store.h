@@ -230,6 +230,7 @@ class Store {
   Status read_once(const Hash& hash, const BlobMeta& meta, ByteSink& sink, bool* retry);
   Status read_file(const Hash& hash, const BlobMeta& meta, ByteSink& sink, bool* retry);
   Error corrupt(const Hash& hash, const std::string& what);
+  void mark_corrupt(const Hash& hash, const BlobMeta& meta);
   void note_access(const Hash& hash, const BlobMeta& meta);
   std::vector<std::pair<Hash, int64_t>> take_touches();
 

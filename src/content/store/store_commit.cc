@@ -90,7 +90,7 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
     switch (m->kind) {
       case Mutation::Kind::kAddPacked:
       case Mutation::Kind::kAddFile: {
-        if (cur) {
+        if (cur && !cur->corrupt) {
           cur->accessed_ns = now;  // a put of stored content renews it against gc
           plan.staged[m->hash] = *cur;
           m->result = *cur;
@@ -101,8 +101,12 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
         plan.erased.erase(m->hash);  // removed earlier in this group, stored again now
         BlobMeta meta = m->meta;
         meta.location = m->kind == Mutation::Kind::kAddPacked ? Location::kPack : Location::kFile;
-        meta.pins = 0;
-        meta.created_ns = meta.accessed_ns = now;
+        // A stored copy known to be damaged is replaced by this good one (a repair):
+        // its pins and age carry over.
+        meta.pins = cur ? cur->pins : 0;
+        meta.created_ns = cur ? cur->created_ns : now;
+        meta.accessed_ns = now;
+        meta.corrupt = false;
         stage_new_location(m, meta);
         plan.staged[m->hash] = meta;
         m->result = meta;
@@ -150,6 +154,14 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
         // record it shadows (see compact_packs).
         if (!cur) log_record(RecordType::kTombstone, m->hash, m->meta, {});
         m->applied = !cur;
+        break;
+      }
+      case Mutation::Kind::kMarkCorrupt: {
+        if (cur && same_place(*cur, m->expected) && !cur->corrupt) {
+          cur->corrupt = true;
+          plan.staged[m->hash] = *cur;
+          m->applied = true;
+        }
         break;
       }
       case Mutation::Kind::kRemove: {

@@ -25,6 +25,7 @@ struct Store::Mutation {
     kRemove,     // gc: only if still unpinned, unused since cutoff_ns and not leased
     kReplace,    // optimize/compaction: new stored form, only if the entry still equals expected
     kKeepTombstone,  // compaction: re-log a tombstone if the blob is still absent
+    kMarkCorrupt,    // reads and verify: flag the entry, if it still equals expected
   };
   Kind kind = Kind::kAddPacked;
   Hash hash;

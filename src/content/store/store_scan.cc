@@ -261,6 +261,18 @@ Status Store::verify_pack(uint32_t pack_id, const PackedEntries& entries, Verify
   for (const auto& d : end->damaged) {
     // Damage that starts at an indexed blob's record is reported once, as that blob.
     if (entries.count(d.begin + kRecordHeaderSize)) continue;
+    // Damage to a record whose blob is stored elsewhere now (repaired, moved) is garbage.
+    std::vector<uint8_t> head(kRecordHeaderSize);
+    if (file->pread_exact(head, d.begin)) {
+      if (auto h = parse_record_header(head)) {
+        auto current = index_->get(h->hash);
+        if (current && *current &&
+            !((*current)->location == Location::kPack && (*current)->pack_id == pack_id &&
+              (*current)->offset == d.begin + kRecordHeaderSize)) {
+          continue;
+        }
+      }
+    }
     report.bad.push_back({path, fmt::format("damaged bytes at offsets {}..{} ({})", d.begin, d.end,
                                             d.reason)});
   }
@@ -391,6 +403,15 @@ Result<VerifyReport> Store::verify() {
   });
   BZZZ_TRY(first_error);
   report.checked = checked;
+  // Flag what failed, so that a put of the same content repairs it.
+  for (const auto* list : {&report.bad, &report.missing}) {
+    for (const auto& problem : *list) {
+      auto hash = Hash::parse(problem.object);
+      if (!hash) continue;  // a pack or the counters, not a blob
+      BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(*hash));
+      if (meta) mark_corrupt(*hash, *meta);
+    }
+  }
   BZZZ_ASSIGN_OR_RETURN(auto counters, index_->counters());
   if (!(counters == recount)) {
     report.bad.push_back({"index counters", fmt::format("recorded {} blobs / {} bytes, found {} / {} "

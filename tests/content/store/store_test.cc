@@ -268,6 +268,34 @@ TEST(StoreTest, CorruptBlobsAreNeverServed) {
   EXPECT_EQ(report->bad.size(), 3u) << "each damaged blob is reported once";
 }
 
+TEST(StoreTest, PuttingTheSameContentRepairsACorruptBlob) {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  auto big = random_bytes(100000, 1);
+  auto small = random_bytes(2000, 2);
+  auto b = store->put(big);
+  auto s = store->put(small);
+  ASSERT_TRUE(b && s);
+  ASSERT_TRUE(store->pin(b->hash));
+  flip_byte(store->blob_path(b->hash), 10);
+  flip_byte(dir.sub("blobs/packs/pack-00000001.pack"), s->meta.offset + 10);
+  EXPECT_FALSE(store->read(b->hash));  // detected by a read...
+  auto report = store->verify();       // ...or by a scrub
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->bad.size(), 2u);
+  EXPECT_TRUE(store->stat(b->hash)->corrupt);
+  EXPECT_TRUE(store->stat(s->hash)->corrupt);
+  for (const auto* data : {&big, &small}) {
+    auto again = store->put(*data);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again->deduplicated) << "a corrupt copy must be replaced, not kept";
+    EXPECT_FALSE(again->meta.corrupt);
+    EXPECT_EQ(*store->read(again->hash), *data);
+  }
+  EXPECT_EQ(store->stat(b->hash)->pins, 1u) << "the repair keeps the pins";
+  EXPECT_TRUE(store->verify()->clean());
+}
+
 TEST(StoreTest, OneDamagedRecordCostsOnlyItsOwnBlob) {
   TempDir dir;
   std::vector<std::vector<uint8_t>> blobs;
