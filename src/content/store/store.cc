@@ -377,19 +377,6 @@ Result<PutResult> Store::put(ByteSource& source) {
 }
 
 Result<PutResult> Store::put_small(std::span<const uint8_t> data) {
-  {
-    std::lock_guard lock(write_mu_);
-    ++preparing_;
-  }
-  struct Unprepare {  // for the paths that fail before reaching submit()
-    Store* store;
-    bool armed = true;
-    ~Unprepare() {
-      if (!armed) return;
-      std::lock_guard lock(store->write_mu_);
-      --store->preparing_;
-    }
-  } unprepare{this};
   Mutation m;
   m.kind = Mutation::Kind::kAddPacked;
   m.hash = blake3(data);
@@ -404,8 +391,7 @@ Result<PutResult> Store::put_small(std::span<const uint8_t> data) {
   }
   if (m.meta.codec == Codec::kRaw) m.payload.assign(data.begin(), data.end());
   m.meta.stored_size = m.payload.size();
-  unprepare.armed = false;
-  BZZZ_TRY(submit({&m}, /*was_preparing=*/true));
+  BZZZ_TRY(submit({&m}));
   BZZZ_TRY(m.status);
   return PutResult{m.hash, m.result, m.deduplicated};
 }
@@ -604,21 +590,22 @@ Status Store::read_once(const Hash& hash, const BlobMeta& meta, ByteSink& sink, 
 // ---------------------------------------------------------------------------------
 // group commit
 
-Status Store::submit(std::vector<Mutation*> mutations, bool was_preparing) {
+Status Store::submit(std::vector<Mutation*> mutations) {
   Writer w;
   w.mutations = std::move(mutations);
   std::unique_lock lock(write_mu_);
   writers_.push_back(&w);
-  if (was_preparing) {
-    --preparing_;
-    if (writers_.front() != &w) writers_.front()->cv.notify_one();
+  if (writers_.front() != &w && writers_.size() >= last_group_writers_) {
+    writers_.front()->cv.notify_one();  // a head waiting for its group to fill
   }
   w.cv.wait(lock, [&] { return w.done || writers_.front() == &w; });
   if (w.done) return w.status;
-  // Small puts that are hashing and compressing right now will want the next fsync
-  // too: waiting a moment for them makes one commit of what would be two.
-  if (preparing_ > 0) {
-    w.cv.wait_for(lock, internal::kGatherWait, [&] { return preparing_ == 0; });
+  // The writers of the last group are likely back with their next change within
+  // microseconds (they were acknowledged together); a head that would commit without
+  // them waits briefly, or every fsync would serve alternately most and few of them.
+  if (writers_.size() < last_group_writers_) {
+    w.cv.wait_for(lock, internal::kGatherWait,
+                  [&] { return writers_.size() >= last_group_writers_; });
   }
 
   // This writer heads the queue: commit everyone queued behind it as one group.
@@ -629,6 +616,7 @@ Status Store::submit(std::vector<Mutation*> mutations, bool was_preparing) {
     count += x->mutations.size();
     if (count >= internal::kMaxGroupMutations) break;
   }
+  last_group_writers_ = group.size();
   lock.unlock();
   {
     std::lock_guard committing(commit_mu_);

@@ -220,8 +220,7 @@ class Store {
   Result<PutResult> put_large(std::span<const uint8_t> head, ByteSource& source);
 
   // Queues mutations and returns once the group holding them is durable.
-  // was_preparing: the caller counted itself in preparing_ (put_small).
-  Status submit(std::vector<Mutation*> mutations, bool was_preparing = false);
+  Status submit(std::vector<Mutation*> mutations);
   void commit_group(std::vector<Writer*>& group);
   Status apply_group(std::vector<Mutation*>& ms);
 
@@ -258,7 +257,7 @@ class Store {
   // Group commit: writers queue here; the head commits for everyone.
   std::mutex write_mu_;
   std::deque<Writer*> writers_;
-  int preparing_ = 0;  // small puts between entry and submit(); guarded by write_mu_
+  size_t last_group_writers_ = 1;  // see submit(); guarded by write_mu_
   // Held while a group commits; readers that met moved bytes wait on it (read_to).
   std::mutex commit_mu_;
 
