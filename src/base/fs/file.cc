@@ -105,6 +105,11 @@ Status File::datasync() {
   return ok();
 }
 
+void File::start_writeback(uint64_t offset, uint64_t length) {
+  (void)::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(length),
+                          SYNC_FILE_RANGE_WRITE);
+}
+
 Status File::truncate(uint64_t size) {
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
     return fail(errno_error(errno, fmt::format("truncate {}", path_)));

@@ -39,6 +39,9 @@ class File {
   Status pwrite_all(std::span<const uint8_t> data, uint64_t offset);
   Status sync();       // fsync
   Status datasync();   // fdatasync
+  // Starts writing back a range without waiting (sync_file_range), so that a later
+  // fsync of a large file finds most of it already on disk. Advisory: never fails.
+  void start_writeback(uint64_t offset, uint64_t length);
   Status truncate(uint64_t size);
   Result<uint64_t> size() const;
   Status close();

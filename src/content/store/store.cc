@@ -441,6 +441,7 @@ Result<uint32_t> Store::unpin(const Hash& hash) {
 }
 
 Result<std::vector<PinEntry>> Store::pins() {
+  wait_for_index();
   std::vector<PinEntry> out;
   BZZZ_TRY(index_->scan([&](const Hash& h, const BlobMeta& m) {
     if (m.pins > 0) out.push_back({h, m.pins});
@@ -453,17 +454,20 @@ Result<std::vector<PinEntry>> Store::pins() {
 // reads
 
 Result<BlobMeta> Store::stat(const Hash& hash) {
+  wait_for_index();
   BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(hash));
   if (!meta) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
   return *meta;
 }
 
 bool Store::contains(const Hash& hash) {
+  wait_for_index();
   auto meta = index_->get(hash);
   return meta && meta->has_value();
 }
 
 Status Store::list(const std::function<bool(const Hash&, const BlobMeta&)>& fn) {
+  wait_for_index();
   return index_->scan(fn);
 }
 
@@ -475,6 +479,7 @@ Result<std::vector<uint8_t>> Store::read(const Hash& hash) {
 
 Status Store::read_to(const Hash& hash, ByteSink& sink) {
   Lease lease(*this, hash);
+  wait_for_index();
   for (int attempt = 0;; ++attempt) {
     BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(hash));
     if (!meta) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
@@ -618,27 +623,50 @@ Status Store::submit(std::vector<Mutation*> mutations) {
   }
   last_group_writers_ = group.size();
   lock.unlock();
-  {
-    std::lock_guard committing(commit_mu_);
-    commit_group(group);
+
+  std::unique_lock committing(commit_mu_);
+  std::vector<Mutation*> all;
+  for (Writer* x : group) all.insert(all.end(), x->mutations.begin(), x->mutations.end());
+  std::optional<Index::Batch> pending;
+  Status status = index_behind_ ? replay() : ok();
+  if (status) {
+    index_behind_ = false;
+    status = apply_group(all, pending);
   }
+  std::unique_lock indexing(index_mu_, std::defer_lock);
+  if (pending) {
+    indexing.lock();
+    index_pending_ = true;
+  }
+  // Acknowledge the group: its changes are durable. The index commit below overlaps
+  // with the writers' next changes.
   lock.lock();
   for (Writer* x : group) {
     writers_.pop_front();
+    x->status = status;
     if (x != &w) {
       x->done = true;
       x->cv.notify_one();
     }
   }
   if (!writers_.empty()) writers_.front()->cv.notify_one();
+  lock.unlock();
+  if (pending) {
+    commit_index(*pending);
+    index_pending_ = false;
+  }
   return w.status;
 }
 
-void Store::commit_group(std::vector<Writer*>& group) {
-  std::vector<Mutation*> all;
-  for (Writer* w : group) all.insert(all.end(), w->mutations.begin(), w->mutations.end());
-  Status status = apply_group(all);
-  for (Writer* w : group) w->status = status;
+void Store::commit_index(Index::Batch& batch) {
+  if (batch.commit()) return;
+  // The group is durable in the log; the index missed it. Replaying the log past the
+  // index's checkpoints brings it back; failing that, the next group tries again first.
+  if (!replay()) index_behind_ = true;
+}
+
+void Store::wait_for_index() {
+  if (index_pending_.load(std::memory_order_acquire)) std::lock_guard wait(index_mu_);
 }
 
 }  // namespace bzzz::store

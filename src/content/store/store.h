@@ -221,8 +221,13 @@ class Store {
 
   // Queues mutations and returns once the group holding them is durable.
   Status submit(std::vector<Mutation*> mutations);
-  void commit_group(std::vector<Writer*>& group);
-  Status apply_group(std::vector<Mutation*>& ms);
+  // Makes a group durable; leaves its index transaction in `pending` for the caller.
+  Status apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch>& pending);
+  // Commits a group's index transaction; if that fails, catches the index up from the
+  // log instead, so acknowledged changes stay visible.
+  void commit_index(Index::Batch& batch);
+  // Returns once the index reflects every acknowledged change.
+  void wait_for_index();
 
   Result<std::shared_ptr<fs::File>> pack_reader(uint32_t pack_id);
   void forget_pack_reader(uint32_t pack_id);
@@ -260,6 +265,10 @@ class Store {
   size_t last_group_writers_ = 1;  // see submit(); guarded by write_mu_
   // Held while a group commits; readers that met moved bytes wait on it (read_to).
   std::mutex commit_mu_;
+  // Held from a group's acknowledgement to its index commit; index_pending_ says so.
+  std::mutex index_mu_;
+  std::atomic<bool> index_pending_{false};
+  bool index_behind_ = false;  // an index commit failed and catching up did too
 
   // Owned by the committing writer (the queue serialises them).
   uint32_t active_pack_id_ = 0;

@@ -6,8 +6,11 @@
 //   3. unlink the files of removed blobs (their tombstones are durable now, and replay
 //      finishes the job after a crash), then rename fsynced temp files into
 //      blobs/data and sync the directories;
-//   4. commit the index transaction (not synced: steps 2-3 are the durable truth and
-//      open() replays them).
+//   4. fill the index transaction; the caller acknowledges the writers (their changes
+//      are durable now) and then commits it (not synced: steps 2-3 are the durable
+//      truth and open() replays them), while the writers go on with their next change.
+//      Reads wait for that commit (Store::wait_for_index), so a put is always visible
+//      to a read that follows it.
 // Only one group commits at a time (the writer queue in store.cc).
 #include <sys/stat.h>
 
@@ -33,7 +36,7 @@ bool same_place(const BlobMeta& a, const BlobMeta& b) {
 
 }  // namespace
 
-Status Store::apply_group(std::vector<Mutation*>& ms) {
+Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch>& pending) {
   struct Plan {
     std::unordered_map<Hash, BlobMeta, HashHasher> staged;  // entries to put
     std::unordered_set<Hash, HashHasher> erased;            // entries to erase
@@ -235,11 +238,10 @@ Status Store::apply_group(std::vector<Mutation*>& ms) {
   for (const auto& hash : plan.erased) BZZZ_TRY(batch.erase(hash));
   BZZZ_TRY(batch.set_pack_checkpoint(active_pack_id_, active_pack_size_));
   BZZZ_TRY(batch.set_pins_applied(pins_journal_size_));
-  BZZZ_TRY(batch.commit());
 
   for (const auto& path : plan.drop_temps) (void)fs::remove_file(path);
-
   if (active_pack_size_ >= options_.pack_target_bytes) BZZZ_TRY(start_new_pack());
+  pending.emplace(std::move(batch));
   return ok();
 }
 

@@ -88,6 +88,16 @@ Status LargeBlobWriter::write(std::span<const uint8_t> data) {
   // compressed one may yet turn out not to save enough.
   BZZZ_TRY(raw_.write_all(data));
   if (encoder_) BZZZ_TRY(encoder_->update(data));
+  // Let the disk work while we read and hash: the fsync at the end then waits for the
+  // last chunk only, not for the whole blob.
+  if (size_ - raw_flushed_ >= kWritebackChunk) {
+    raw_.start_writeback(raw_flushed_, size_ - raw_flushed_);
+    raw_flushed_ = size_;
+  }
+  if (encoder_ && z_size_ - z_flushed_ >= kWritebackChunk) {
+    z_.start_writeback(z_flushed_, z_size_ - z_flushed_);
+    z_flushed_ = z_size_;
+  }
   return ok();
 }
 

@@ -75,6 +75,7 @@ namespace internal {
 inline constexpr size_t kProbeBytes = 1u << 20;       // head read before choosing a path
 inline constexpr uint64_t kMaxSmallThreshold = 16u << 20;  // packs hold small blobs only
 inline constexpr size_t kStreamBuffer = 1u << 20;     // read/write piece for large blobs
+inline constexpr uint64_t kWritebackChunk = 8u << 20;  // large blobs start disk writes per chunk
 inline constexpr size_t kMaxGroupMutations = 4096;    // one group commit at most
 inline constexpr uint64_t kPackPrealloc = 4u << 20;   // zeros kept ahead of the log end
 inline constexpr std::chrono::microseconds kGatherWait{200};  // see submit()
@@ -144,6 +145,8 @@ class LargeBlobWriter {
   std::unique_ptr<Encoder> encoder_;
   uint64_t size_ = 0;
   uint64_t z_size_ = 0;
+  uint64_t raw_flushed_ = 0;  // start_writeback issued up to here
+  uint64_t z_flushed_ = 0;
   bool released_ = false;
 };
 
