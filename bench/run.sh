@@ -65,4 +65,5 @@ printf 'get 1 GiB        bzzz %6.3f s  cat     %6.3f s   time ratio %s  (verifie
 rm -rf "$WORK/data" "$WORK/out" "$WORK/copy" "$WORK/input"
 
 # --- small blobs, verify and gc at scale ----------------------------------------------------
+sync; sleep 3  # let the large files above finish writing back before timing fsyncs
 "$BUILD/bench/bzzz_store_bench" "$WORK" small 100000 16 scale "$SCALE"

@@ -8,6 +8,7 @@
 
 #include "base/crypto/blake3.h"
 #include "content/store/store.h"
+#include "support/store_util.h"
 #include "support/temp_dir.h"
 
 namespace bzzz::store {
@@ -17,12 +18,8 @@ namespace sfs = std::filesystem;
 using testing::random_bytes;
 using testing::TempDir;
 using testing::text_bytes;
-
-std::unique_ptr<Store> open_store(const std::string& dir, StoreOptions options = {}) {
-  auto store = Store::open(dir, options);
-  EXPECT_TRUE(store) << store.error().message();
-  return store ? std::move(*store) : nullptr;
-}
+using testing::open_store;
+using testing::flip_byte;
 
 GcOptions no_grace() {
   GcOptions o;

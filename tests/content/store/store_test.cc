@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "base/crypto/blake3.h"
+#include "support/store_util.h"
 #include "support/temp_dir.h"
 
 namespace bzzz::store {
@@ -22,22 +23,8 @@ namespace sfs = std::filesystem;
 using testing::random_bytes;
 using testing::TempDir;
 using testing::text_bytes;
-
-std::unique_ptr<Store> open_store(const std::string& dir, StoreOptions options = {}) {
-  auto store = Store::open(dir, options);
-  EXPECT_TRUE(store) << store.error().message();
-  return store ? std::move(*store) : nullptr;
-}
-
-void flip_byte(const std::string& path, uint64_t offset) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(offset));
-  char c = 0;
-  f.read(&c, 1);
-  c = static_cast<char>(c ^ 0x01);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.write(&c, 1);
-}
+using testing::open_store;
+using testing::flip_byte;
 
 size_t files_in(const std::string& dir) {
   size_t n = 0;
