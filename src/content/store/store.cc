@@ -56,6 +56,7 @@ Status FdSink::write(std::span<const uint8_t> data) {
 
 Store::Store(std::string data_dir, StoreOptions options)
     : data_dir_(std::move(data_dir)), options_(options) {
+  open_ns_ = internal::now_ns();
   data_root_ = fs::join(data_dir_, "blobs/data");
   temp_dir_ = fs::join(data_dir_, "blobs/temp");
   packs_dir_ = fs::join(data_dir_, "blobs/packs");
@@ -65,7 +66,7 @@ Store::Store(std::string data_dir, StoreOptions options)
 Store::~Store() {
   // Access times are advisory; flush what is pending, and leave the index synced so the
   // next open replays nothing.
-  if (index_) {
+  if (opened_) {
     std::vector<Mutation*> none;
     (void)submit(none);
     (void)index_->sync();
@@ -114,7 +115,9 @@ Status Store::open_impl() {
 
   BZZZ_ASSIGN_OR_RETURN(index_, Index::open(index_dir_));
   BZZZ_TRY(replay());
-  return clean_temp();
+  BZZZ_TRY(clean_temp());
+  opened_ = true;  // only now may the destructor write: a half-open store must not
+  return ok();
 }
 
 std::string Store::pack_path(uint32_t pack_id) const {
@@ -127,7 +130,9 @@ std::string Store::blob_path(const Hash& hash) const {
 }
 
 std::string Store::temp_path(std::string_view suffix) {
-  return fmt::format("{}/{}.{}.{}", temp_dir_, ::getpid(), temp_seq_.fetch_add(1), suffix);
+  // The open time makes names unique across processes that reuse a pid (containers).
+  return fmt::format("{}/{}.{}.{}.{}", temp_dir_, ::getpid(), open_ns_, temp_seq_.fetch_add(1),
+                     suffix);
 }
 
 Status Store::replay() {
@@ -146,8 +151,9 @@ Status Store::replay() {
     uint64_t from = it == checkpoints.end() ? kPackFileHeaderSize : it->second;
     BZZZ_ASSIGN_OR_RETURN(log_end, replay_pack(ids[i], from, i + 1 == ids.size(), batch, removed));
   }
-  // A gc that crashed between its tombstones and its unlinks left files behind.
-  for (const Hash& hash : removed) {
+  // A gc that crashed between its tombstones and its unlinks left files behind. (Not
+  // while rebuilding from scratch: then a file of doubtful standing is kept, not lost.)
+  for (const Hash& hash : rebuilding_ ? std::set<Hash>() : removed) {
     BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(hash));
     if (!existing) BZZZ_TRY(fs::remove_file(blob_path(hash)));
   }
@@ -206,9 +212,9 @@ Result<uint64_t> Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_las
         return apply_file_intent(h, name, batch);
       }
       case RecordType::kTombstone: {
-        BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(h.hash));
-        if (existing && existing->pins == 0) return batch.erase(h.hash);
-        return ok();
+        // gc logged it when the blob was unpinned; a pin journal record that looks
+        // otherwise is an unpin that preceded it and is replayed later.
+        return batch.erase(h.hash);
       }
     }
     return ok();
@@ -233,7 +239,11 @@ Result<uint64_t> Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_las
 Status Store::apply_file_intent(const RecordHeader& h, std::string_view temp_name,
                                 Index::Batch& batch) {
   std::string final_path = blob_path(h.hash);
-  std::string temp = fs::join(temp_dir_, std::string(temp_name));
+  // An empty name says "the file is in place" (compaction re-logs intents that way); a
+  // name that is not a plain file name is never followed out of blobs/temp.
+  bool plain = !temp_name.empty() && temp_name.find('/') == std::string_view::npos &&
+               temp_name != "." && temp_name != "..";
+  std::string temp = plain ? fs::join(temp_dir_, std::string(temp_name)) : std::string();
   auto file_size = [](const std::string& path) -> std::optional<uint64_t> {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) return std::nullopt;
@@ -241,7 +251,7 @@ Status Store::apply_file_intent(const RecordHeader& h, std::string_view temp_nam
   };
   // The intent was logged after the temp file was fsynced and before the rename, so a
   // temp file of the logged size is the complete blob.
-  if (file_size(temp) == h.stored_size) {
+  if (plain && file_size(temp) == h.stored_size) {
     BZZZ_TRY(internal::install_file(temp, final_path));
   } else if (file_size(final_path) != h.stored_size) {
     return ok();  // neither is there: the put failed before its rename and said so
@@ -258,35 +268,44 @@ Status Store::apply_file_intent(const RecordHeader& h, std::string_view temp_nam
   return batch.put(h.hash, m);
 }
 
+Status Store::for_each_pin_record(uint64_t from, uint64_t size,
+                                  const std::function<Status(const internal::PinRecord&)>& fn) {
+  // Records are fixed-size: a damaged one is skipped, never the ones after it.
+  constexpr uint64_t kRec = internal::kPinRecordSize;
+  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(size - std::min(from, size), 4u << 20)));
+  for (uint64_t pos = from; pos + kRec <= size;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), (size - pos) / kRec * kRec));
+    BZZZ_TRY(pins_journal_.pread_exact({buf.data(), n}, pos));
+    for (size_t i = 0; i < n; i += kRec) {
+      if (auto rec = internal::decode_pin_record({buf.data() + i, kRec})) BZZZ_TRY(fn(*rec));
+    }
+    pos += n;
+  }
+  return ok();
+}
+
 Status Store::replay_pins(Index::Batch& batch) {
   std::string path = fs::join(data_dir_, internal::kPinsJournalName);
+  bool created = !fs::exists(path);
   BZZZ_ASSIGN_OR_RETURN(pins_journal_, fs::File::open(path, O_RDWR | O_CREAT));
+  if (created) BZZZ_TRY(fs::sync_dir(fs::join(data_dir_, "blobs")));
   BZZZ_ASSIGN_OR_RETURN(uint64_t size, pins_journal_.size());
-  BZZZ_ASSIGN_OR_RETURN(uint64_t from, index_->pins_applied());
-  uint64_t valid_end = std::min(from, size);
-  if (from < size) {
-    std::vector<uint8_t> buf(size - from);
-    BZZZ_TRY(pins_journal_.pread_exact(buf, from));
-    size_t pos = 0;
-    while (pos + internal::kPinRecordSize <= buf.size()) {
-      auto rec = internal::decode_pin_record({buf.data() + pos, internal::kPinRecordSize});
-      if (!rec) break;
-      BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(rec->hash));
-      if (existing) {
-        int64_t pins = static_cast<int64_t>(existing->pins) + rec->delta;
-        existing->pins = static_cast<uint32_t>(std::max<int64_t>(0, pins));
-        BZZZ_TRY(batch.put(rec->hash, *existing));
-      }
-      pos += internal::kPinRecordSize;
-    }
-    valid_end = from + pos;
-  }
-  if (valid_end < size) {
-    BZZZ_TRY(pins_journal_.truncate(valid_end));
+  // Only a partial record at the end is a torn append; it was never acknowledged.
+  uint64_t whole = size / internal::kPinRecordSize * internal::kPinRecordSize;
+  if (whole < size) {
+    BZZZ_TRY(pins_journal_.truncate(whole));
     BZZZ_TRY(pins_journal_.sync());
   }
-  pins_journal_size_ = valid_end;
-  return batch.set_pins_applied(valid_end);
+  BZZZ_ASSIGN_OR_RETURN(uint64_t from, index_->pins_applied());
+  BZZZ_TRY(for_each_pin_record(from, whole, [&](const internal::PinRecord& rec) -> Status {
+    BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(rec.hash));
+    if (!existing) return ok();
+    int64_t pins = static_cast<int64_t>(existing->pins) + rec.delta;
+    existing->pins = static_cast<uint32_t>(std::max<int64_t>(0, pins));
+    return batch.put(rec.hash, *existing);
+  }));
+  pins_journal_size_ = whole;
+  return batch.set_pins_applied(whole);
 }
 
 Status Store::open_active_pack(uint64_t log_end) {
@@ -547,6 +566,9 @@ Result<std::shared_ptr<fs::File>> Store::pack_reader(uint32_t pack_id) {
   if (it != pack_readers_.end()) return it->second;
   BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open_read(pack_path(pack_id)));
   auto shared = std::make_shared<fs::File>(std::move(file));
+  // Bounded, so a store of many packs never runs out of descriptors; readers holding a
+  // dropped one keep it until they finish.
+  if (pack_readers_.size() >= internal::kMaxPackReaders) pack_readers_.clear();
   pack_readers_[pack_id] = shared;
   return shared;
 }
@@ -631,7 +653,13 @@ Status Store::submit(std::vector<Mutation*> mutations) {
   Status status = index_behind_ ? replay() : ok();
   if (status) {
     index_behind_ = false;
+    const auto log_before = std::make_tuple(active_pack_id_, active_pack_size_, pins_journal_size_);
     status = apply_group(all, pending);
+    if (!status && log_before != std::make_tuple(active_pack_id_, active_pack_size_, pins_journal_size_)) {
+      // Failed after its records became durable: the index must still learn of them
+      // (they may unlink or install files), so catch it up from the log now.
+      if (!replay()) index_behind_ = true;
+    }
   }
   std::unique_lock indexing(index_mu_, std::defer_lock);
   if (pending) {

@@ -47,6 +47,10 @@
 
 namespace bzzz::store {
 
+namespace internal {
+struct PinRecord;
+}
+
 struct StoreOptions {
   uint64_t small_blob_threshold = 16 * 1024;  // blobs up to this size go into packs
   Codec codec = Codec::kZstd;                 // codec tried for new blobs (kRaw: never compress)
@@ -211,6 +215,8 @@ class Store {
   Status apply_file_intent(const RecordHeader& header, std::string_view temp_name,
                            Index::Batch& batch);
   Status replay_pins(Index::Batch& batch);
+  Status for_each_pin_record(uint64_t from, uint64_t size,
+                             const std::function<Status(const internal::PinRecord&)>& fn);
   Status open_active_pack(uint64_t log_end);
   Status start_new_pack();
   Status reserve_pack_space(uint64_t bytes);
@@ -288,6 +294,9 @@ class Store {
   std::unordered_map<Hash, int64_t, HashHasher> touches_;
 
   std::atomic<uint64_t> temp_seq_{0};
+  int64_t open_ns_ = 0;
+  bool opened_ = false;
+  bool rebuilding_ = false;
   std::atomic<uint64_t> corrupt_reads_{0};
 };
 

@@ -88,6 +88,15 @@ Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch
     }
   };
 
+  // Reads first: a blob read since gc's scan must count as recently used below.
+  for (const auto& [hash, when] : touches) {
+    BZZZ_ASSIGN_OR_RETURN(auto cur, current(hash));
+    if (cur && when > cur->accessed_ns) {
+      cur->accessed_ns = when;
+      plan.staged[hash] = *cur;
+    }
+  }
+
   for (Mutation* m : ms) {
     BZZZ_ASSIGN_OR_RETURN(auto cur, current(m->hash));
     switch (m->kind) {
@@ -159,6 +168,13 @@ Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch
         m->applied = !cur;
         break;
       }
+      case Mutation::Kind::kKeepFile: {
+        if (cur && cur->location == Location::kFile) {
+          log_record(RecordType::kFileIntent, m->hash, *cur, {});
+          m->applied = true;
+        }
+        break;
+      }
       case Mutation::Kind::kMarkCorrupt: {
         if (cur && same_place(*cur, m->expected) && !cur->corrupt) {
           cur->corrupt = true;
@@ -180,13 +196,6 @@ Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch
         m->applied = true;
         break;
       }
-    }
-  }
-  for (const auto& [hash, when] : touches) {
-    BZZZ_ASSIGN_OR_RETURN(auto cur, current(hash));
-    if (cur && when > cur->accessed_ns) {
-      cur->accessed_ns = when;
-      plan.staged[hash] = *cur;
     }
   }
 

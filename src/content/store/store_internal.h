@@ -26,6 +26,7 @@ struct Store::Mutation {
     kReplace,    // optimize/compaction: new stored form, only if the entry still equals expected
     kKeepTombstone,  // compaction: re-log a tombstone if the blob is still absent
     kMarkCorrupt,    // reads and verify: flag the entry, if it still equals expected
+    kKeepFile,       // compaction: re-log a large blob's intent, if it is still stored
   };
   Kind kind = Kind::kAddPacked;
   Hash hash;
@@ -74,6 +75,7 @@ namespace internal {
 
 inline constexpr size_t kProbeBytes = 1u << 20;       // head read before choosing a path
 inline constexpr uint64_t kMaxSmallThreshold = 16u << 20;  // packs hold small blobs only
+inline constexpr size_t kMaxPackReaders = 256;        // cached pack descriptors
 inline constexpr size_t kStreamBuffer = 1u << 20;     // read/write piece for large blobs
 inline constexpr uint64_t kWritebackChunk = 8u << 20;  // large blobs start disk writes per chunk
 inline constexpr size_t kMaxGroupMutations = 4096;    // one group commit at most

@@ -128,6 +128,13 @@ Result<GcReport> Store::gc(const GcOptions& options) {
 }
 
 Status Store::compact_packs(GcReport& report) {
+  // The index must show every acknowledged record, and packs at or after the active one
+  // (as of a moment when no group is mid-commit) are never victims.
+  uint32_t active = 0;
+  {
+    std::lock_guard no_group_in_flight(commit_mu_);
+    active = active_pack_id_;
+  }
   std::map<uint32_t, uint64_t> live;  // pack id -> bytes of records still indexed
   BZZZ_TRY(index_->scan([&](const Hash&, const BlobMeta& m) {
     if (m.location == Location::kPack) live[m.pack_id] += kRecordHeaderSize + m.stored_size;
@@ -137,7 +144,7 @@ Status Store::compact_packs(GcReport& report) {
   std::map<uint32_t, uint64_t> victims;  // pack id -> file size
   for (const auto& name : names) {
     uint32_t id = parse_pack_file_name(name);
-    if (id == 0 || id >= active_pack_id_) continue;  // never the pack being appended to
+    if (id == 0 || id >= active) continue;
     BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open_read(pack_path(id)));
     BZZZ_ASSIGN_OR_RETURN(uint64_t size, file.size());
     if (static_cast<double>(live[id]) < options_.pack_compact_below * static_cast<double>(size)) {
@@ -168,15 +175,23 @@ Status Store::compact_packs(GcReport& report) {
     }
     BZZZ_TRY(submit(ptrs));
   }
-  // Tombstones in a victim still shadow records of the same blobs in older packs (which
-  // an index rebuild would otherwise resurrect): carry them forward, unless no older
-  // pack exists.
+  // Besides the small blobs, a victim holds records the log still needs: intents of
+  // large blobs that are still stored, and tombstones that shadow records of the same
+  // blobs in older packs (which an index rebuild would otherwise resurrect). Both are
+  // re-logged; a tombstone only while some older pack exists.
   std::vector<Mutation> keep;
+  const uint32_t oldest = oldest_pack_id(names);
   for (const auto& [id, size] : victims) {
-    if (id <= oldest_pack_id(names)) continue;
     BZZZ_ASSIGN_OR_RETURN(auto reader, pack_reader(id));
     BZZZ_TRY(scan_pack(*reader, kPackFileHeaderSize, [&](const ScannedRecord& rec) -> Status {
-      if (rec.header.type != RecordType::kTombstone) return ok();
+      if (rec.header.type == RecordType::kFileIntent) {
+        Mutation m;
+        m.kind = Mutation::Kind::kKeepFile;
+        m.hash = rec.header.hash;
+        keep.push_back(std::move(m));
+        return ok();
+      }
+      if (rec.header.type != RecordType::kTombstone || id <= oldest) return ok();
       Mutation m;
       m.kind = Mutation::Kind::kKeepTombstone;
       m.hash = rec.header.hash;
@@ -195,6 +210,12 @@ Status Store::compact_packs(GcReport& report) {
   // The moves are durable in the packs; the old packs may go once the index that no
   // longer points at them is durable too.
   BZZZ_TRY(index_->sync());
+  // Last check before deleting: nothing in the index may point into a victim still.
+  wait_for_index();
+  BZZZ_TRY(index_->scan([&](const Hash&, const BlobMeta& m) {
+    if (m.location == Location::kPack) victims.erase(m.pack_id);
+    return true;
+  }));
   for (const auto& [id, size] : victims) {
     forget_pack_reader(id);
     BZZZ_TRY(fs::remove_file(pack_path(id)));
@@ -403,13 +424,22 @@ Result<VerifyReport> Store::verify() {
   });
   BZZZ_TRY(first_error);
   report.checked = checked;
-  // Flag what failed, so that a put of the same content repairs it.
+  // Flag what failed, so that a put of the same content repairs it. The flag is set only
+  // if the entry is still the one that was checked (a concurrent repair or move wins).
+  std::set<Hash> failed;
   for (const auto* list : {&report.bad, &report.missing}) {
     for (const auto& problem : *list) {
-      auto hash = Hash::parse(problem.object);
-      if (!hash) continue;  // a pack or the counters, not a blob
-      BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(*hash));
-      if (meta) mark_corrupt(*hash, *meta);
+      if (auto hash = Hash::parse(problem.object)) failed.insert(*hash);
+    }
+  }
+  if (!failed.empty()) {
+    for (const auto& [id, entries] : packs) {
+      for (const auto& [offset, entry] : entries) {
+        if (failed.count(entry.first)) mark_corrupt(entry.first, entry.second);
+      }
+    }
+    for (const auto& [hash, meta] : files) {
+      if (failed.count(hash)) mark_corrupt(hash, meta);
     }
   }
   BZZZ_ASSIGN_OR_RETURN(auto counters, index_->counters());
@@ -539,17 +569,24 @@ Status Store::rebuild_index() {
       return make_error(ErrorCode::kBusy, "index rebuild needs the store idle: writes are in flight");
     }
   }
+  // Offline work: no group may be committing meanwhile (readers must not run either;
+  // the node stops serving before it rebuilds).
+  std::lock_guard no_group(commit_mu_);
   index_.reset();
   for (const char* name : {"data.mdb", "lock.mdb"}) BZZZ_TRY(fs::remove_file(fs::join(index_dir_, name)));
   BZZZ_ASSIGN_OR_RETURN(index_, Index::open(index_dir_));
   active_pack_ = fs::File();
-  BZZZ_TRY(replay());  // with no checkpoints, every pack and the whole pins journal
+  rebuilding_ = true;
+  auto replayed = replay();  // with no checkpoints, every pack and the whole pins journal
+  rebuilding_ = false;
+  BZZZ_TRY(replayed);
 
   // Blob files the log does not account for (its records compacted away) are adopted
   // when their content proves their name.
   VerifyReport scan;
   BZZZ_TRY(find_orphans(scan));
   BZZZ_ASSIGN_OR_RETURN(auto batch, index_->begin());
+  std::set<Hash> adopted;
   for (const auto& problem : scan.orphaned) {
     std::string name = problem.object.substr(problem.object.find_last_of('/') + 1);
     auto hash = Hash::parse(name);
@@ -593,7 +630,22 @@ Status Store::rebuild_index() {
       m.stored_size = static_cast<uint64_t>(st.st_size);
       m.created_ns = m.accessed_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000;
       BZZZ_TRY(batch.put(*hash, m));
+      adopted.insert(*hash);
       break;
+    }
+  }
+  // The journal was replayed before these were found: give them their pins now.
+  if (!adopted.empty()) {
+    std::map<Hash, int64_t> pins;
+    BZZZ_TRY(for_each_pin_record(0, pins_journal_size_, [&](const internal::PinRecord& rec) {
+      if (adopted.count(rec.hash)) pins[rec.hash] = std::max<int64_t>(0, pins[rec.hash] + rec.delta);
+      return ok();
+    }));
+    for (const auto& [hash, count] : pins) {
+      BZZZ_ASSIGN_OR_RETURN(auto meta, batch.get(hash));
+      if (!meta) continue;
+      meta->pins = static_cast<uint32_t>(count);
+      BZZZ_TRY(batch.put(hash, *meta));
     }
   }
   BZZZ_TRY(batch.commit());
