@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cerrno>
 #include <set>
 #include <thread>
@@ -69,8 +70,44 @@ Store::~Store() {
   if (opened_) {
     std::vector<Mutation*> none;
     (void)submit(none);
-    (void)index_->sync();
+    if (index_->sync()) (void)mark_index_open(false);  // clean: no rebuild next time
   }
+}
+
+namespace {
+std::string boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+}  // namespace
+
+Result<bool> Store::index_survived_last_boot() {
+  std::string marker = fs::join(index_dir_, "OPEN");
+  if (!fs::exists(marker)) return true;  // never opened
+  std::ifstream in(marker);
+  std::string id;
+  std::getline(in, id);
+  if (id == "closed") return true;
+  // The same boot: a process crash, which leaves LMDB's pages in the page cache and the
+  // index intact. Another boot (or no boot id to compare): rebuild from the log.
+  std::string now = boot_id();
+  return !now.empty() && id == now;
+}
+
+Status Store::mark_index_open(bool open) {
+  // Rewritten in place at a fixed size, so that marking needs no new disk space: a store
+  // on a full disk still opens and closes.
+  constexpr size_t kMarkerSize = 64;
+  std::string text = open ? boot_id() : std::string("closed");
+  text.resize(kMarkerSize, '\n');
+  std::string marker = fs::join(index_dir_, "OPEN");
+  bool existed = fs::exists(marker);
+  BZZZ_ASSIGN_OR_RETURN(auto file, fs::File::open(marker, O_WRONLY | O_CREAT));
+  BZZZ_TRY(file.pwrite_all({reinterpret_cast<const uint8_t*>(text.data()), text.size()}, 0));
+  BZZZ_TRY(file.sync());
+  return existed ? ok() : fs::sync_dir(index_dir_);
 }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& data_dir, StoreOptions options) {
@@ -113,8 +150,14 @@ Status Store::open_impl() {
   BZZZ_TRY(lock_file_.truncate(0));
   BZZZ_TRY(lock_file_.pwrite_all({reinterpret_cast<const uint8_t*>(pid.data()), pid.size()}, 0));
 
-  BZZZ_ASSIGN_OR_RETURN(index_, Index::open(index_dir_));
-  BZZZ_TRY(replay());
+  BZZZ_ASSIGN_OR_RETURN(bool trusted, index_survived_last_boot());
+  if (trusted) {
+    BZZZ_ASSIGN_OR_RETURN(index_, Index::open(index_dir_));
+    BZZZ_TRY(replay());
+  } else {
+    BZZZ_TRY(rebuild_locked());
+  }
+  BZZZ_TRY(mark_index_open(true));
   BZZZ_TRY(clean_temp());
   opened_ = true;  // only now may the destructor write: a half-open store must not
   return ok();

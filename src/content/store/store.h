@@ -208,6 +208,12 @@ class Store {
 
   Store(std::string data_dir, StoreOptions options);
   Status open_impl();
+  Status rebuild_locked();
+  // The index is written without fsync; after a power loss it may be damaged, not just
+  // behind. A marker holding the boot id is kept while the store is open: finding one
+  // from another boot means the machine went down with the store open.
+  Result<bool> index_survived_last_boot();
+  Status mark_index_open(bool open);
   Status replay();
   // Returns where the pack's log ends (its intact records; preallocated zeros follow).
   Result<uint64_t> replay_pack(uint32_t pack_id, uint64_t from, bool is_last, Index::Batch& batch,

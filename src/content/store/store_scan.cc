@@ -572,6 +572,10 @@ Status Store::rebuild_index() {
   // Offline work: no group may be committing meanwhile (readers must not run either;
   // the node stops serving before it rebuilds).
   std::lock_guard no_group(commit_mu_);
+  return rebuild_locked();
+}
+
+Status Store::rebuild_locked() {
   index_.reset();
   for (const char* name : {"data.mdb", "lock.mdb"}) BZZZ_TRY(fs::remove_file(fs::join(index_dir_, name)));
   BZZZ_ASSIGN_OR_RETURN(index_, Index::open(index_dir_));
