@@ -146,7 +146,7 @@ Result<uint32_t> Store::unpin(const Hash& hash) {
 }
 
 Result<std::vector<PinEntry>> Store::pins() {
-  wait_for_index();
+  BZZZ_TRY(wait_for_index());
   std::vector<PinEntry> out;
   BZZZ_TRY(index_->scan([&](const Hash& h, const BlobMeta& m) {
     if (m.pins > 0) out.push_back({h, m.pins});
@@ -234,8 +234,16 @@ void Store::commit_index(Index::Batch& batch) {
   if (!replay()) index_behind_ = true;
 }
 
-void Store::wait_for_index() {
+Status Store::wait_for_index() {
   if (index_pending_.load(std::memory_order_acquire)) std::lock_guard wait(index_mu_);
+  if (index_behind_.load()) {
+    // Better no answer than a wrong one: acknowledged changes are in the log but not in
+    // the index, and the next group (or reopening the store) will bring them in.
+    return make_error(ErrorCode::kUnavailable,
+                      "the index is behind the log after a failed index write; retry, or "
+                      "reopen the store to replay the log");
+  }
+  return ok();
 }
 
 }  // namespace bzzz::store

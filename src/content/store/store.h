@@ -238,8 +238,9 @@ class Store {
   // Commits a group's index transaction; if that fails, catches the index up from the
   // log instead, so acknowledged changes stay visible.
   void commit_index(Index::Batch& batch);
-  // Returns once the index reflects every acknowledged change.
-  void wait_for_index();
+  // Returns once the index reflects every acknowledged change; fails (kUnavailable)
+  // while it cannot, rather than let a read miss an acknowledged put.
+  Status wait_for_index();
 
   Result<std::shared_ptr<fs::File>> pack_reader(uint32_t pack_id);
   void forget_pack_reader(uint32_t pack_id);
@@ -280,7 +281,7 @@ class Store {
   // Held from a group's acknowledgement to its index commit; index_pending_ says so.
   std::mutex index_mu_;
   std::atomic<bool> index_pending_{false};
-  bool index_behind_ = false;  // an index commit failed and catching up did too
+  std::atomic<bool> index_behind_{false};  // an index commit failed, catching up too
 
   // Owned by the committing writer (the queue serialises them).
   uint32_t active_pack_id_ = 0;

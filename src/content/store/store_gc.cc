@@ -164,7 +164,7 @@ Status Store::compact_packs(GcReport& report) {
   // longer points at them is durable too.
   BZZZ_TRY(index_->sync());
   // Last check before deleting: nothing in the index may point into a victim still.
-  wait_for_index();
+  BZZZ_TRY(wait_for_index());
   BZZZ_TRY(index_->scan([&](const Hash&, const BlobMeta& m) {
     if (m.location == Location::kPack) victims.erase(m.pack_id);
     return true;

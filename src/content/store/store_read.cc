@@ -23,20 +23,20 @@ using internal::now_ns;
 // reads
 
 Result<BlobMeta> Store::stat(const Hash& hash) {
-  wait_for_index();
+  BZZZ_TRY(wait_for_index());
   BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(hash));
   if (!meta) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
   return *meta;
 }
 
 bool Store::contains(const Hash& hash) {
-  wait_for_index();
+  if (!wait_for_index()) return false;
   auto meta = index_->get(hash);
   return meta && meta->has_value();
 }
 
 Status Store::list(const std::function<bool(const Hash&, const BlobMeta&)>& fn) {
-  wait_for_index();
+  BZZZ_TRY(wait_for_index());
   return index_->scan(fn);
 }
 
@@ -48,7 +48,7 @@ Result<std::vector<uint8_t>> Store::read(const Hash& hash) {
 
 Status Store::read_to(const Hash& hash, ByteSink& sink) {
   Lease lease(*this, hash);
-  wait_for_index();
+  BZZZ_TRY(wait_for_index());
   for (int attempt = 0;; ++attempt) {
     BZZZ_ASSIGN_OR_RETURN(auto meta, index_->get(hash));
     if (!meta) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
