@@ -19,6 +19,12 @@ inline std::unique_ptr<store::Store> open_store(const std::string& dir,
   return opened ? std::move(*opened) : nullptr;
 }
 
+inline store::GcOptions no_grace() {
+  store::GcOptions o;
+  o.grace = std::chrono::nanoseconds(0);
+  return o;
+}
+
 // Flips the lowest bit of the byte at `offset`, as a bad disk sector would.
 inline void flip_byte(const std::string& path, uint64_t offset) {
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);

@@ -42,6 +42,21 @@ Store::~Store() {
 }
 
 namespace {
+
+// The index entry a replayed record stands for; an entry already there keeps its pins
+// and age.
+BlobMeta replayed(const RecordHeader& h, Location location, const std::optional<BlobMeta>& existing) {
+  BlobMeta m;
+  m.codec = h.codec;
+  m.location = location;
+  m.size = h.size;
+  m.stored_size = h.stored_size;
+  m.created_ns = existing ? existing->created_ns : h.created_ns;
+  m.accessed_ns = existing ? std::max(existing->accessed_ns, h.created_ns) : h.created_ns;
+  m.pins = existing ? existing->pins : 0;
+  return m;
+}
+
 std::string boot_id() {
   std::ifstream in("/proc/sys/kernel/random/boot_id");
   std::string id;
@@ -205,16 +220,10 @@ Result<uint64_t> Store::replay_pack(uint32_t pack_id, uint64_t from, bool is_las
     switch (h.type) {
       case RecordType::kBlob: {
         BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(h.hash));
-        BlobMeta m;
-        m.codec = h.codec;
-        m.location = Location::kPack;
-        m.size = h.size;
+        BlobMeta m = replayed(h, Location::kPack, existing);
         m.stored_size = h.payload_len;
         m.pack_id = pack_id;
         m.offset = rec.offset + kRecordHeaderSize;
-        m.created_ns = existing ? existing->created_ns : h.created_ns;
-        m.accessed_ns = existing ? std::max(existing->accessed_ns, h.created_ns) : h.created_ns;
-        m.pins = existing ? existing->pins : 0;
         return batch.put(h.hash, m);
       }
       case RecordType::kFileIntent: {
@@ -267,15 +276,7 @@ Status Store::apply_file_intent(const RecordHeader& h, std::string_view temp_nam
     return ok();  // neither is there: the put failed before its rename and said so
   }
   BZZZ_ASSIGN_OR_RETURN(auto existing, batch.get(h.hash));
-  BlobMeta m;
-  m.codec = h.codec;
-  m.location = Location::kFile;
-  m.size = h.size;
-  m.stored_size = h.stored_size;
-  m.created_ns = existing ? existing->created_ns : h.created_ns;
-  m.accessed_ns = existing ? std::max(existing->accessed_ns, h.created_ns) : h.created_ns;
-  m.pins = existing ? existing->pins : 0;
-  return batch.put(h.hash, m);
+  return batch.put(h.hash, replayed(h, Location::kFile, existing));
 }
 
 Status Store::for_each_pin_record(uint64_t from, uint64_t size,

@@ -18,14 +18,9 @@ namespace sfs = std::filesystem;
 using testing::random_bytes;
 using testing::TempDir;
 using testing::text_bytes;
+using testing::no_grace;
 using testing::open_store;
 using testing::flip_byte;
-
-GcOptions no_grace() {
-  GcOptions o;
-  o.grace = std::chrono::nanoseconds(0);
-  return o;
-}
 
 TEST(GcTest, RemovesUnpinnedBlobsPastTheGracePeriodOnly) {
   TempDir dir;

@@ -16,15 +16,10 @@ namespace {
 
 namespace sfs = std::filesystem;
 using testing::flip_byte;
+using testing::no_grace;
 using testing::open_store;
 using testing::random_bytes;
 using testing::TempDir;
-
-GcOptions no_grace() {
-  GcOptions o;
-  o.grace = std::chrono::nanoseconds(0);
-  return o;
-}
 
 uint32_t pins_of(Store& s, const Hash& h) {
   auto m = s.stat(h);
