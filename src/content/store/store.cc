@@ -168,6 +168,11 @@ Status Store::submit(std::vector<Mutation*> mutations) {
   }
   w.cv.wait(lock, [&] { return w.done || writers_.front() == &w; });
   if (w.done) return w.status;
+  // First let the previous group finish its index commit: writers that queue meanwhile
+  // join this group instead of waiting for the next one.
+  lock.unlock();
+  std::unique_lock committing(commit_mu_);
+  lock.lock();
   // The writers of the last group are likely back with their next change within
   // microseconds (they were acknowledged together); a head that would commit without
   // them waits briefly, or every fsync would serve alternately most and few of them.
@@ -187,7 +192,6 @@ Status Store::submit(std::vector<Mutation*> mutations) {
   last_group_writers_ = group.size();
   lock.unlock();
 
-  std::unique_lock committing(commit_mu_);
   std::vector<Mutation*> all;
   for (Writer* x : group) all.insert(all.end(), x->mutations.begin(), x->mutations.end());
   std::optional<Index::Batch> pending;
