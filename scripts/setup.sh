@@ -10,7 +10,7 @@ PACKAGES=(
   librust-blake3-dev libzstd-dev zlib1g-dev liblmdb-dev libboost1.81-dev
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libexpected-dev
   # tests and benchmarks: references and tools they drive
-  libgtest-dev libgmock-dev libbenchmark-dev b3sum zstd gzip util-linux coreutils bc time strace
+  libgtest-dev libgmock-dev libbenchmark-dev b3sum zstd gzip util-linux coreutils bc time strace jq
 )
 
 missing=()
