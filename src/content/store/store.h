@@ -255,8 +255,12 @@ class Store {
   std::string pack_path(uint32_t pack_id) const;
   bool leased(const Hash& hash);
 
-  // store_scan.cc
+  // store_gc.cc
   Status compact_packs(GcReport& report);
+  // Fills and submits `count` mutations in bounded chunks; `done` sees each result.
+  Status submit_chunked(size_t count, const std::function<Status(size_t, Mutation&)>& fill,
+                        const std::function<void(size_t, const Mutation&)>& done = {});
+  // store_scan.cc
   // payload offset -> (hash, meta) of the blobs the index places in one pack
   using PackedEntries = std::map<uint64_t, std::pair<Hash, BlobMeta>>;
   Status verify_pack(uint32_t pack_id, const PackedEntries& entries, VerifyReport& report);

@@ -33,6 +33,25 @@ uint32_t oldest_pack_id(const std::vector<std::string>& names) {
 // ---------------------------------------------------------------------------------
 // gc
 
+Status Store::submit_chunked(size_t count, const std::function<Status(size_t, Mutation&)>& fill,
+                             const std::function<void(size_t, const Mutation&)>& done) {
+  // In chunks: memory stays bounded for a million removals, and writers that queue
+  // meanwhile get their turn between chunks.
+  for (size_t start = 0; start < count; start += kRemoveChunk) {
+    std::vector<Mutation> chunk(std::min(count, start + kRemoveChunk) - start);
+    std::vector<Mutation*> ptrs;
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      BZZZ_TRY(fill(start + i, chunk[i]));
+      ptrs.push_back(&chunk[i]);
+    }
+    BZZZ_TRY(submit(ptrs));
+    if (done) {
+      for (size_t i = 0; i < chunk.size(); ++i) done(start + i, chunk[i]);
+    }
+  }
+  return ok();
+}
+
 Result<GcReport> Store::gc(const GcOptions& options) {
   GcReport report;
   const int64_t cutoff = now_ns() - options.grace.count();
@@ -55,27 +74,22 @@ Result<GcReport> Store::gc(const GcOptions& options) {
     report.removed = candidates.size();
     return report;
   }
-  for (size_t start = 0; start < candidates.size(); start += kRemoveChunk) {
-    size_t end = std::min(candidates.size(), start + kRemoveChunk);
-    std::vector<Mutation> ms(end - start);
-    std::vector<Mutation*> ptrs;
-    for (size_t i = start; i < end; ++i) {
-      Mutation& m = ms[i - start];
-      m.kind = Mutation::Kind::kRemove;
-      m.hash = candidates[i];
-      m.cutoff_ns = cutoff;
-      ptrs.push_back(&m);
-    }
-    BZZZ_TRY(submit(ptrs));
-    for (const Mutation& m : ms) {
-      if (m.applied) {
-        ++report.removed;
-        report.removed_bytes += m.result.size;
-      } else {
-        ++report.kept_in_use;  // read, pinned or re-put since the scan
-      }
-    }
-  }
+  BZZZ_TRY(submit_chunked(
+      candidates.size(),
+      [&](size_t i, Mutation& m) -> Status {
+        m.kind = Mutation::Kind::kRemove;
+        m.hash = candidates[i];
+        m.cutoff_ns = cutoff;
+        return ok();
+      },
+      [&](size_t, const Mutation& m) {
+        if (m.applied) {
+          ++report.removed;
+          report.removed_bytes += m.result.size;
+        } else {
+          ++report.kept_in_use;  // read, pinned or re-put since the scan
+        }
+      }));
   BZZZ_TRY(compact_packs(report));
   return report;
 }
@@ -110,24 +124,16 @@ Status Store::compact_packs(GcReport& report) {
     if (m.location == Location::kPack && victims.count(m.pack_id)) moving.emplace_back(h, m);
     return true;
   }));
-  for (size_t start = 0; start < moving.size(); start += kRemoveChunk) {
-    size_t end = std::min(moving.size(), start + kRemoveChunk);
-    std::vector<Mutation> ms(end - start);
-    std::vector<Mutation*> ptrs;
-    for (size_t i = start; i < end; ++i) {
-      const auto& [hash, meta] = moving[i];
-      BZZZ_ASSIGN_OR_RETURN(auto reader, pack_reader(meta.pack_id));
-      Mutation& m = ms[i - start];
-      m.kind = Mutation::Kind::kReplace;
-      m.hash = hash;
-      m.expected = meta;
-      m.meta = meta;
-      m.payload.resize(meta.stored_size);
-      BZZZ_TRY(reader->pread_exact(m.payload, meta.offset));
-      ptrs.push_back(&m);
-    }
-    BZZZ_TRY(submit(ptrs));
-  }
+  BZZZ_TRY(submit_chunked(moving.size(), [&](size_t i, Mutation& m) -> Status {
+    const auto& [hash, meta] = moving[i];
+    BZZZ_ASSIGN_OR_RETURN(auto reader, pack_reader(meta.pack_id));
+    m.kind = Mutation::Kind::kReplace;
+    m.hash = hash;
+    m.expected = meta;
+    m.meta = meta;
+    m.payload.resize(meta.stored_size);
+    return reader->pread_exact(m.payload, meta.offset);
+  }));
   // Besides the small blobs, a victim holds records the log still needs: intents of
   // large blobs that are still stored, and tombstones that shadow records of the same
   // blobs in older packs (which an index rebuild would otherwise resurrect). Both are
@@ -155,11 +161,10 @@ Status Store::compact_packs(GcReport& report) {
       return ok();
     }));
   }
-  for (size_t start = 0; start < keep.size(); start += kRemoveChunk) {
-    std::vector<Mutation*> ptrs;
-    for (size_t i = start; i < std::min(keep.size(), start + kRemoveChunk); ++i) ptrs.push_back(&keep[i]);
-    BZZZ_TRY(submit(ptrs));
-  }
+  BZZZ_TRY(submit_chunked(keep.size(), [&](size_t i, Mutation& m) -> Status {
+    m = std::move(keep[i]);
+    return ok();
+  }));
   // The moves are durable in the packs; the old packs may go once the index that no
   // longer points at them is durable too.
   BZZZ_TRY(index_->sync());
