@@ -9,7 +9,6 @@
 #include <mutex>
 #include <thread>
 #include <fmt/format.h>
-#include "base/encoding/hex.h"
 #include "content/store/store_internal.h"
 
 namespace bzzz::store {

@@ -12,7 +12,6 @@
 
 #include <fmt/format.h>
 
-#include "base/encoding/hex.h"
 #include "content/store/store_internal.h"
 
 namespace bzzz::store {
