@@ -57,29 +57,25 @@ Status FdSink::write(std::span<const uint8_t> data) {
 
 Result<PutResult> Store::put(std::span<const uint8_t> data) {
   if (data.size() <= options_.small_blob_threshold) return put_small(data);
-  SpanSource rest(data.subspan(std::min(data.size(), internal::kProbeBytes)));
-  return put_large(data.first(std::min(data.size(), internal::kProbeBytes)), rest);
+  auto upload = begin_put();
+  BZZZ_TRY(upload->write(data));
+  return upload->finish();
 }
 
 Result<PutResult> Store::put(ByteSource& source) {
-  // Read the head: enough to tell a small blob from a large one (most puts stop here,
-  // so the buffer starts small), then enough to probe whether compression pays.
-  std::vector<uint8_t> head;
-  size_t have = 0;
-  for (size_t want : {static_cast<size_t>(options_.small_blob_threshold) + 1, internal::kProbeBytes}) {
-    if (want <= have) continue;
-    head.resize(want);
-    while (have < head.size()) {
-      BZZZ_ASSIGN_OR_RETURN(size_t n, source.read({head.data() + have, head.size() - have}));
-      if (n == 0) break;
-      have += n;
-    }
-    if (have < head.size()) break;
+  auto upload = begin_put();
+  std::vector<uint8_t> buf(options_.small_blob_threshold + 1);
+  for (;;) {
+    BZZZ_ASSIGN_OR_RETURN(size_t n, source.read(buf));
+    if (n == 0) break;
+    BZZZ_TRY(upload->write({buf.data(), n}));
+    // Most puts are small and stop at the first read; a large one earns a larger buffer.
+    if (buf.size() < internal::kStreamBuffer) buf.resize(internal::kStreamBuffer);
   }
-  head.resize(have);
-  if (have <= options_.small_blob_threshold) return put_small(head);
-  return put_large(head, source);
+  return upload->finish();
 }
+
+std::unique_ptr<Upload> Store::begin_put() { return std::unique_ptr<Upload>(new Upload(*this)); }
 
 Result<PutResult> Store::put_small(std::span<const uint8_t> data) {
   Mutation m;
@@ -101,15 +97,7 @@ Result<PutResult> Store::put_small(std::span<const uint8_t> data) {
   return PutResult{m.hash, m.result, m.deduplicated};
 }
 
-Result<PutResult> Store::put_large(std::span<const uint8_t> head, ByteSource& source) {
-  internal::LargeBlobWriter writer(options_);
-  BZZZ_TRY(writer.start(temp_path("raw"), temp_path("z"), head));
-  std::vector<uint8_t> buf(internal::kStreamBuffer);
-  for (;;) {
-    BZZZ_ASSIGN_OR_RETURN(size_t n, source.read(buf));
-    if (n == 0) break;
-    BZZZ_TRY(writer.write({buf.data(), n}));
-  }
+Result<PutResult> Store::put_file(internal::LargeBlobWriter& writer) {
   BZZZ_ASSIGN_OR_RETURN(auto done, writer.finish());
   Mutation m;
   m.kind = Mutation::Kind::kAddFile;
@@ -120,6 +108,41 @@ Result<PutResult> Store::put_large(std::span<const uint8_t> head, ByteSource& so
   BZZZ_TRY(m.status);
   writer.release();  // the temp file is installed (or dropped as a duplicate) now
   return PutResult{m.hash, m.result, m.deduplicated};
+}
+
+// ---------------------------------------------------------------------------------
+// uploads: bytes are held until it is clear the blob is large (past the small
+// threshold) and there is enough of a head to probe whether compression pays.
+
+Upload::Upload(Store& store) : store_(store) {}
+
+Upload::~Upload() = default;  // an unfinished LargeBlobWriter removes its temp files
+
+Status Upload::start_large() {
+  large_ = std::make_unique<internal::LargeBlobWriter>(store_.options_);
+  auto status = large_->start(store_.temp_path("raw"), store_.temp_path("z"), head_);
+  head_.clear();
+  head_.shrink_to_fit();
+  return status;
+}
+
+Status Upload::write(std::span<const uint8_t> data) {
+  if (done_) return make_error(ErrorCode::kInternal, "write after the upload finished");
+  size_ += data.size();
+  if (large_) return large_->write(data);
+  head_.insert(head_.end(), data.begin(), data.end());
+  if (head_.size() >= internal::kProbeBytes) return start_large();
+  return ok();
+}
+
+Result<PutResult> Upload::finish() {
+  if (done_) return make_error(ErrorCode::kInternal, "upload finished twice");
+  done_ = true;
+  if (!large_) {
+    if (head_.size() <= store_.options_.small_blob_threshold) return store_.put_small(head_);
+    BZZZ_TRY(start_large());
+  }
+  return store_.put_file(*large_);
 }
 
 // ---------------------------------------------------------------------------------

@@ -49,7 +49,10 @@ namespace bzzz::store {
 
 namespace internal {
 struct PinRecord;
+class LargeBlobWriter;
 }
+
+class Store;
 
 struct StoreOptions {
   uint64_t small_blob_threshold = 16 * 1024;  // blobs up to this size go into packs
@@ -159,6 +162,32 @@ struct OptimizeReport {
   uint64_t stored_after = 0;
 };
 
+// A put fed piece by piece, for bytes that arrive rather than being read (an HTTP
+// body). Same guarantees as Store::put: finish() returns once the blob is durable.
+// Destroying an unfinished upload discards what it wrote. Not thread-safe; one
+// upload is fed by one caller at a time.
+class Upload {
+ public:
+  ~Upload();
+  Upload(const Upload&) = delete;
+  Upload& operator=(const Upload&) = delete;
+
+  Status write(std::span<const uint8_t> data);
+  Result<PutResult> finish();
+  uint64_t size() const { return size_; }
+
+ private:
+  friend class Store;
+  explicit Upload(Store& store);
+  Status start_large();
+
+  Store& store_;
+  std::vector<uint8_t> head_;  // until it is known whether the blob is small
+  std::unique_ptr<internal::LargeBlobWriter> large_;
+  uint64_t size_ = 0;
+  bool done_ = false;
+};
+
 struct PinEntry {
   Hash hash;
   uint32_t pins;
@@ -177,8 +206,20 @@ class Store {
   Result<PutResult> put(ByteSource& source);
   Result<PutResult> put(std::span<const uint8_t> data);
 
+  std::unique_ptr<Upload> begin_put();
+
   // Delivers the blob's bytes to the sink only after they verified against the hash.
   Status read_to(const Hash& hash, ByteSink& sink);
+  // Delivers bytes [offset, offset+length) of the blob, after verifying all of it.
+  Status read_range_to(const Hash& hash, uint64_t offset, uint64_t length, ByteSink& sink);
+
+  // A raw (uncompressed) blob file, opened and verified: callers may send its bytes
+  // with sendfile. Empty when the blob is packed or compressed (use read_range_to).
+  struct VerifiedFile {
+    fs::File file;
+    BlobMeta meta;
+  };
+  Result<std::optional<VerifiedFile>> open_verified_file(const Hash& hash);
   Result<std::vector<uint8_t>> read(const Hash& hash);
 
   Result<BlobMeta> stat(const Hash& hash);
@@ -202,6 +243,7 @@ class Store {
   std::string blob_path(const Hash& hash) const;
 
  private:
+  friend class Upload;
   struct Mutation;
   struct Writer;
   class Lease;
@@ -229,7 +271,7 @@ class Store {
   Status clean_temp();
 
   Result<PutResult> put_small(std::span<const uint8_t> data);
-  Result<PutResult> put_large(std::span<const uint8_t> head, ByteSource& source);
+  Result<PutResult> put_file(internal::LargeBlobWriter& writer);
 
   // Queues mutations and returns once the group holding them is durable.
   Status submit(std::vector<Mutation*> mutations);

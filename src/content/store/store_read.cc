@@ -73,6 +73,73 @@ Status Store::read_to(const Hash& hash, ByteSink& sink) {
   }
 }
 
+namespace {
+// Passes on only the bytes of [offset, offset+length) of what flows through it.
+class RangeSink final : public ByteSink {
+ public:
+  RangeSink(ByteSink& out, uint64_t offset, uint64_t length)
+      : out_(out), begin_(offset), end_(offset + length) {}
+  Status write(std::span<const uint8_t> data) override {
+    uint64_t start = pos_, stop = pos_ + data.size();
+    pos_ = stop;
+    uint64_t from = std::max(start, begin_), to = std::min(stop, end_);
+    if (from >= to) return ok();
+    return out_.write(data.subspan(from - start, to - from));
+  }
+
+ private:
+  ByteSink& out_;
+  uint64_t begin_, end_, pos_ = 0;
+};
+}  // namespace
+
+Status Store::read_range_to(const Hash& hash, uint64_t offset, uint64_t length, ByteSink& sink) {
+  BZZZ_ASSIGN_OR_RETURN(auto meta, stat(hash));
+  if (offset > meta.size || length > meta.size - offset) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("range {}+{} is outside blob {} of {} bytes", offset, length,
+                                  hash.hex(), meta.size));
+  }
+  RangeSink range(sink, offset, length);
+  return read_to(hash, range);
+}
+
+Result<std::optional<Store::VerifiedFile>> Store::open_verified_file(const Hash& hash) {
+  using Out = std::optional<VerifiedFile>;
+  Lease lease(*this, hash);
+  for (int attempt = 0;; ++attempt) {
+    BZZZ_ASSIGN_OR_RETURN(auto meta, stat(hash));
+    if (meta.location != Location::kFile || meta.codec != Codec::kRaw) return Out();
+    std::string path = blob_path(hash);
+    auto file = fs::File::open_read(path);
+    Status problem = ok();
+    if (!file) {
+      problem = fail(corrupt(hash, file.error().code() == ErrorCode::kNotFound
+                                       ? fmt::format("its file {} is missing", path)
+                                       : file.error().message()));
+    } else if (auto size = file->size(); !size || *size != meta.size) {
+      problem = fail(corrupt(hash, fmt::format("its file {} does not have the {} bytes recorded",
+                                               path, meta.size)));
+    } else {
+      BZZZ_ASSIGN_OR_RETURN(Hash actual, blake3_fd(file->fd(), path, options_.threads));
+      if (actual == hash) {
+        note_access(hash, meta);
+        return Out(VerifiedFile{std::move(*file), meta});
+      }
+      problem = fail(corrupt(hash, fmt::format("its file {} hashes to {}", path, actual.hex())));
+    }
+    // As in read_to: moved bytes are waited out; an unchanged entry that fails is corrupt.
+    { std::lock_guard barrier(commit_mu_); }
+    BZZZ_ASSIGN_OR_RETURN(auto now, index_->get(hash));
+    if (!now) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
+    if (*now == meta || attempt >= 2) {
+      corrupt_reads_.fetch_add(1);
+      mark_corrupt(hash, *now);
+      return fail(problem.error());
+    }
+  }
+}
+
 void Store::mark_corrupt(const Hash& hash, const BlobMeta& meta) {
   // Best effort: the flag lets the next put of the same content repair the blob, and
   // shows in stat; failing to record it changes nothing else.
