@@ -19,6 +19,7 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kBusy: return "busy";
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kTooLarge: return "too_large";
     case ErrorCode::kInternal: return "internal";
   }
   return "unknown";

@@ -26,6 +26,7 @@ enum class ErrorCode {
   kBusy,             // a lock is held by someone else
   kTimeout,
   kUnavailable,      // a service is not reachable or is shutting down
+  kTooLarge,         // input over a configured limit (a request body, a header)
   kInternal,         // a bug or an invariant broken by the environment
 };
 

@@ -1,0 +1,344 @@
+#include "services/api/store_api.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <fmt/format.h>
+
+#include "base/config/value_parse.h"
+#include "services/api/json.h"
+#include "services/api/range.h"
+#include "services/api/store_metrics.h"
+#include "services/http/blocking.h"
+#include "services/http/exchange.h"
+
+namespace bzzz::api {
+
+namespace asio = boost::asio;
+using boost::beast::http::verb;
+using http::Exchange;
+using http::run_blocking;
+using http::Status_;
+
+namespace {
+
+constexpr size_t kUploadPiece = 1u << 20;
+constexpr size_t kSmallBody = 64 * 1024;  // read whole, then one store call
+
+asio::awaitable<std::optional<Hash>> hash_param(Exchange& ex) {
+  auto hash = Hash::parse(ex.param("hash"));
+  if (hash) co_return *hash;
+  co_await ex.send_error(Status_::bad_request, "bad_hash", hash.error().message());
+  co_return std::nullopt;
+}
+
+std::string etag_of(const Hash& hash) { return fmt::format("\"{}\"", hash.hex()); }
+
+bool etag_matches(std::string_view if_none_match, const Hash& hash) {
+  if (if_none_match.empty()) return false;
+  if (if_none_match == "*") return true;
+  std::string tag = etag_of(hash);
+  // A list of tags, weak or strong: content-addressed bytes never change, so any match counts.
+  size_t pos = 0;
+  while (pos < if_none_match.size()) {
+    size_t comma = if_none_match.find(',', pos);
+    std::string_view item = if_none_match.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.starts_with("W/")) item.remove_prefix(2);
+    if (item == tag) return true;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+// Hands verified bytes from the store (on a worker thread) to the connection (on its
+// strand), one piece at a time; the header goes out with the first piece, so a blob
+// that fails verification is still answered with a proper error.
+class ConnectionSink final : public store::ByteSink {
+ public:
+  ConnectionSink(Exchange& ex, asio::any_io_executor strand, Status_ status, uint64_t length,
+                 Exchange::Header header)
+      : ex_(ex), strand_(std::move(strand)), status_(status), length_(length), header_(std::move(header)) {}
+
+  Status write(std::span<const uint8_t> data) override {
+    return asio::co_spawn(strand_, send(data), asio::use_future).get();
+  }
+  asio::awaitable<Status> send(std::span<const uint8_t> data) {
+    if (!started_) {
+      started_ = true;
+      Status sent = co_await ex_.send_header(status_, length_, "application/octet-stream", header_);
+      if (!sent) co_return sent;
+    }
+    co_return co_await ex_.send_piece(data);
+  }
+  bool started() const { return started_; }
+
+ private:
+  Exchange& ex_;
+  asio::any_io_executor strand_;
+  Status_ status_;
+  uint64_t length_;
+  Exchange::Header header_;
+  bool started_ = false;
+};
+
+}  // namespace
+
+StoreApi::StoreApi(store::Store& store, asio::thread_pool& workers, prometheus::Registry* metrics)
+    : store_(store), workers_(workers) {
+  if (metrics != nullptr) metrics_ = std::make_shared<StoreMetrics>(*metrics, store);
+}
+
+StoreApi::~StoreApi() = default;
+
+std::shared_ptr<prometheus::Collectable> StoreApi::collectable() const {
+  return metrics_ ? metrics_->gauges : nullptr;
+}
+
+void StoreApi::add_routes(http::Router& router) {
+  auto count = [m = metrics_](const std::string& op, bool ok) {
+    if (m) m->count(op, ok);
+  };
+
+  // POST /v1/blobs: the body, streamed into the store; 201 once durable.
+  router.add(verb::post, "/v1/blobs", [this, count](Exchange& ex) -> asio::awaitable<void> {
+    if (!ex.chunked() && !ex.content_length()) {
+      co_await ex.send_error(Status_::length_required, "length_required",
+                             "POST /v1/blobs needs a Content-Length or a chunked body");
+      co_return;
+    }
+    Result<store::PutResult> put = make_error(ErrorCode::kInternal, "no upload");
+    uint64_t length = ex.content_length().value_or(UINT64_MAX);
+    if (length <= kSmallBody) {
+      auto body = co_await ex.read_all(kSmallBody);
+      if (!body) {
+        count("put", false);
+        co_await ex.send_error(body.error());
+        co_return;
+      }
+      put = co_await run_blocking(workers_, [&] {
+        return store_.put(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body->data()), body->size()));
+      });
+    } else {
+      auto upload = store_.begin_put();
+      std::vector<uint8_t> piece(std::min<uint64_t>(length, kUploadPiece));
+      Status status = ok();
+      for (;;) {
+        auto n = co_await ex.read_some(piece);
+        if (!n) {
+          status = fail(n.error());
+          break;
+        }
+        if (*n == 0) break;
+        status = co_await run_blocking(workers_, [&] { return upload->write({piece.data(), *n}); });
+        if (!status) break;
+      }
+      if (status) {
+        put = co_await run_blocking(workers_, [&] { return upload->finish(); });
+      } else {
+        put = fail(status.error());
+      }
+      // Dropping an unfinished upload removes its temp files: disk work, off the loop.
+      co_await run_blocking(workers_, [&] {
+        upload.reset();
+        return 0;
+      });
+    }
+    count("put", put.has_value());
+    if (!put) {
+      co_await ex.send_error(put.error());
+      co_return;
+    }
+    if (metrics_) {
+      metrics_->put_bytes.Increment(static_cast<double>(put->meta.size));
+      if (put->deduplicated) metrics_->deduplicated.Increment();
+    }
+    Exchange::Header header;
+    header.emplace_back("Location", "/v1/blobs/" + put->hash.hex());
+    header.emplace_back("ETag", etag_of(put->hash));
+    co_await ex.send_json(Status_::created, put_json(*put), header);
+  });
+
+  // GET (and HEAD) /v1/blobs/{hash}: verified bytes, with Range and ETag.
+  router.add(verb::get, "/v1/blobs/{hash}", [this, count](Exchange& ex) -> asio::awaitable<void> {
+    auto hash = co_await hash_param(ex);
+    if (!hash) co_return;
+    auto meta = co_await run_blocking(workers_, [&] { return store_.stat(*hash); });
+    if (!meta) {
+      count("get", false);
+      co_await ex.send_error(meta.error());
+      co_return;
+    }
+    std::string etag = etag_of(*hash);
+    Exchange::Header header;
+    header.emplace_back("ETag", etag);
+    header.emplace_back("Accept-Ranges", "bytes");
+    header.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+    if (etag_matches(ex.header(boost::beast::http::field::if_none_match), *hash)) {
+      co_await ex.send(Status_::not_modified, "", "application/octet-stream", header);
+      co_return;
+    }
+    ByteRange range{0, meta->size};
+    Status_ status = Status_::ok;
+    if (auto text = ex.header(boost::beast::http::field::range); !text.empty()) {
+      auto parsed = parse_range(text, meta->size);
+      if (!parsed) {
+        header.emplace_back("Content-Range", fmt::format("bytes */{}", meta->size));
+        co_await ex.send_error(Status_::range_not_satisfiable, "bad_range", parsed.error().message(), header);
+        co_return;
+      }
+      range = *parsed;
+      status = Status_::partial_content;
+      header.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", range.offset,
+                                                       range.offset + range.length - 1, meta->size));
+    }
+    if (ex.is_head()) {
+      (void)co_await ex.send_header(status, range.length, "application/octet-stream", header);
+      co_return;
+    }
+    auto file = co_await run_blocking(workers_, [&] { return store_.open_verified_file(*hash); });
+    if (!file) {
+      count("get", false);
+      co_await ex.send_error(file.error());
+      co_return;
+    }
+    if (file->has_value()) {
+      Status sent = co_await ex.send_header(status, range.length, "application/octet-stream", header);
+      if (sent) sent = co_await ex.send_file((*file)->file.fd(), range.offset, range.length);
+      count("get", sent.has_value());
+      if (sent && metrics_) metrics_->get_bytes.Increment(static_cast<double>(range.length));
+      co_await run_blocking(workers_, [&] {
+        file->reset();  // closes the descriptor
+        return 0;
+      });
+      co_return;
+    }
+    ConnectionSink sink(ex, co_await asio::this_coro::executor, status, range.length, header);
+    auto read = co_await run_blocking(workers_, [&] {
+      return store_.read_range_to(*hash, range.offset, range.length, sink);
+    });
+    count("get", read.has_value());
+    if (read && !sink.started()) {
+      (void)co_await ex.send_header(status, 0, "application/octet-stream", header);
+    } else if (!read && !sink.started()) {
+      co_await ex.send_error(read.error());
+    } else if (!read) {
+      ex.close_after();  // the header went out; only a cut connection can say it failed
+    }
+    if (read && metrics_) metrics_->get_bytes.Increment(static_cast<double>(range.length));
+  });
+
+  // GET /v1/blobs/{hash}/meta: what the store knows of a blob.
+  router.add(verb::get, "/v1/blobs/{hash}/meta", [this, count](Exchange& ex) -> asio::awaitable<void> {
+    auto hash = co_await hash_param(ex);
+    if (!hash) co_return;
+    auto meta = co_await run_blocking(workers_, [&] { return store_.stat(*hash); });
+    count("stat", meta.has_value());
+    if (!meta) co_return co_await ex.send_error(meta.error());
+    co_await ex.send_json(Status_::ok, meta_json(*hash, *meta));
+  });
+
+  // GET /v1/blobs?after=HASH&limit=N: blobs in hash order, a page at a time.
+  router.add(verb::get, "/v1/blobs", [this](Exchange& ex) -> asio::awaitable<void> {
+    std::optional<Hash> after;
+    if (auto a = ex.query("after"); a && !a->empty()) {
+      auto h = Hash::parse(*a);
+      if (!h) co_return co_await ex.send_error(Status_::bad_request, "bad_hash", h.error().message());
+      after = *h;
+    }
+    uint64_t limit = 1000;
+    if (auto l = ex.query("limit")) {
+      auto n = config::parse_int(*l);
+      if (!n || *n < 1 || *n > 100000) {
+        co_return co_await ex.send_error(Status_::bad_request, "bad_limit",
+                                         fmt::format("limit '{}' is not a number from 1 to 100000", *l));
+      }
+      limit = static_cast<uint64_t>(*n);
+    }
+    nlohmann::json list = nlohmann::json::array();
+    std::optional<Hash> last;
+    bool more = false;
+    auto status = co_await run_blocking(workers_, [&] {
+      return store_.list([&](const Hash& h, const store::BlobMeta& m) {
+        if (after && !(*after < h)) return true;
+        if (list.size() == limit) {
+          more = true;
+          return false;
+        }
+        list.push_back(meta_json(h, m));
+        last = h;
+        return true;
+      });
+    });
+    if (!status) co_return co_await ex.send_error(status.error());
+    nlohmann::json doc = {{"blobs", list}, {"next", nullptr}};
+    if (more && last) doc["next"] = last->hex();
+    co_await ex.send_json(Status_::ok, doc);
+  });
+
+  auto pin_route = [this, count](bool add) {
+    return [this, count, add](Exchange& ex) -> asio::awaitable<void> {
+      auto hash = co_await hash_param(ex);
+      if (!hash) co_return;
+      auto pins = co_await run_blocking(workers_, [&] { return add ? store_.pin(*hash) : store_.unpin(*hash); });
+      count(add ? "pin" : "unpin", pins.has_value());
+      if (!pins) co_return co_await ex.send_error(pins.error());
+      // (Built before the co_await: g++ 12 cannot keep a braced json temporary across it.)
+      nlohmann::json doc = {{"hash", hash->hex()}, {"pins", *pins}};
+      co_await ex.send_json(Status_::ok, doc);
+    };
+  };
+  router.add(verb::post, "/v1/pins/{hash}", pin_route(true));
+  router.add(verb::delete_, "/v1/pins/{hash}", pin_route(false));
+
+  router.add(verb::get, "/v1/pins", [this](Exchange& ex) -> asio::awaitable<void> {
+    auto pins = co_await run_blocking(workers_, [&] { return store_.pins(); });
+    if (!pins) co_return co_await ex.send_error(pins.error());
+    nlohmann::json doc = {{"pins", pins_json(*pins)}};
+    co_await ex.send_json(Status_::ok, doc);
+  });
+
+  // POST /v1/gc?grace=1h&dry_run=true
+  router.add(verb::post, "/v1/gc", [this, count](Exchange& ex) -> asio::awaitable<void> {
+    store::GcOptions options;
+    if (auto g = ex.query("grace")) {
+      auto d = config::parse_duration(*g);
+      if (!d) co_return co_await ex.send_error(Status_::bad_request, "bad_grace", "grace: " + d.error().message());
+      options.grace = *d;
+    }
+    if (auto d = ex.query("dry_run")) {
+      auto b = config::parse_bool(d->empty() ? "true" : *d);
+      if (!b) co_return co_await ex.send_error(Status_::bad_request, "bad_dry_run", "dry_run: " + b.error().message());
+      options.dry_run = *b;
+    }
+    auto report = co_await run_blocking(workers_, [&] { return store_.gc(options); });
+    count("gc", report.has_value());
+    if (!report) co_return co_await ex.send_error(report.error());
+    co_await ex.send_json(Status_::ok, gc_json(*report, options.dry_run));
+  });
+
+  router.add(verb::post, "/v1/verify", [this, count](Exchange& ex) -> asio::awaitable<void> {
+    auto report = co_await run_blocking(workers_, [&] { return store_.verify(); });
+    count("verify", report.has_value());
+    if (!report) co_return co_await ex.send_error(report.error());
+    co_await ex.send_json(Status_::ok, verify_json(*report));
+  });
+
+  router.add(verb::post, "/v1/optimize", [this, count](Exchange& ex) -> asio::awaitable<void> {
+    auto report = co_await run_blocking(workers_, [&] { return store_.optimize(); });
+    count("optimize", report.has_value());
+    if (!report) co_return co_await ex.send_error(report.error());
+    co_await ex.send_json(Status_::ok, optimize_json(*report));
+  });
+
+  router.add(verb::get, "/v1/stats", [this](Exchange& ex) -> asio::awaitable<void> {
+    auto stats = co_await run_blocking(workers_, [&] { return store_.stats(); });
+    if (!stats) co_return co_await ex.send_error(stats.error());
+    co_await ex.send_json(Status_::ok, stats_json(*stats));
+  });
+}
+
+}  // namespace bzzz::api

@@ -1,0 +1,37 @@
+// services/api: the node's REST face of the content store (/v1/blobs, /v1/pins,
+// /v1/gc, /v1/stats, /v1/verify, /v1/optimize) and the store's metrics.
+//
+// Bodies stream both ways: an upload goes to the store piece by piece as it arrives
+// (never whole in memory) and is acknowledged (201) only once durable; a download of a
+// raw blob file is verified, then sent with sendfile; anything else is verified and
+// sent from the store's reader. Store calls block, so they run on the worker pool.
+// Depends on services/http, content/store and infra/metrics; knows nothing of nodes.
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+#include <prometheus/collectable.h>
+#include <prometheus/registry.h>
+
+#include "content/store/store.h"
+#include "services/http/router.h"
+
+namespace bzzz::api {
+
+struct StoreMetrics;
+
+class StoreApi {
+ public:
+  // metrics may be null.
+  StoreApi(store::Store& store, boost::asio::thread_pool& workers, prometheus::Registry* metrics);
+  ~StoreApi();
+  void add_routes(http::Router& router);
+  // The store gauges read at scrape time (null without metrics); /metrics collects it.
+  std::shared_ptr<prometheus::Collectable> collectable() const;
+
+ private:
+  store::Store& store_;
+  boost::asio::thread_pool& workers_;
+  std::shared_ptr<StoreMetrics> metrics_;
+};
+
+}  // namespace bzzz::api
