@@ -5,54 +5,106 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "base/crypto/blake3.h"
+#include "base/config/config.h"
 #include "cli/output.h"
 #include "cli/store_commands.h"
 #include "node/node.h"
+#include "node/node_config.h"
 
 #ifndef BZZZ_VERSION
 #define BZZZ_VERSION "0.0.0"
 #endif
+#ifndef BZZZ_COMMIT
+#define BZZZ_COMMIT "unknown"
+#endif
 
 namespace bzzz::cli {
+
+namespace {
+
+// A flag that is a shorthand for a configuration key; it counts only when given.
+struct KeyFlag {
+  const char* flag;
+  const char* key;
+  const char* help;
+  std::string value;
+  CLI::Option* option = nullptr;
+};
+
+int usage_error(const Output& out, const Error& e) { return out.error(e, kExitUsage); }
+
+}  // namespace
 
 int run(int argc, char** argv) {
   CLI::App app{"bzzz: a peer-to-peer coordination fabric for AI agents", "bzzz"};
   app.require_subcommand(1);
   // Global options may come after the subcommand too: `bzzz stat HASH --json`.
   app.fallthrough();
-  GlobalOptions g;
-  if (const char* env = std::getenv("BZZZ_DATA"); env != nullptr && *env != '\0') g.data_dir = env;
-  app.add_option("--data", g.data_dir, "data directory (env BZZZ_DATA)")->capture_default_str();
-  app.add_flag("--json", g.json, "machine-readable output");
-  app.add_option("--compression", g.codec, "codec for new blobs: zstd, gzip or none")
-      ->capture_default_str();
-  app.add_option("--level", g.level, "compression level")->capture_default_str();
-  app.add_option("--min-savings", g.min_savings,
-                 "store compressed only when it saves at least this fraction")
-      ->check(CLI::Range(0.0, 0.99))
-      ->capture_default_str();
-  app.add_option("--small-threshold", g.small_threshold,
-                 "blobs up to this many bytes are kept in packs")
-      ->capture_default_str();
-  app.add_option("--threads", g.threads, "hashing/compression threads (0 = all cores)")
-      ->capture_default_str();
+  bool json = false;
+  bool offline = false;
+  std::string config_file;
+  std::vector<std::string> sets;
+  std::vector<KeyFlag> key_flags = {
+      {"--data", "data", "data directory (env BZZZ_DATA; default ./bzzz-data)", {}},
+      {"--listen", "api.listen", "node API address host:port (env BZZZ_API_LISTEN)", {}},
+      {"--compression", "store.compression", "codec for new blobs: zstd, gzip or none", {}},
+      {"--level", "store.level", "compression level", {}},
+      {"--min-savings", "store.min_savings", "store compressed only when it saves this fraction", {}},
+      {"--small-threshold", "store.small_threshold", "blobs up to this size are kept in packs", {}},
+      {"--threads", "store.threads", "hashing/compression threads (0 = all cores)", {}},
+      {"--log-level", "log.level", "trace, debug, info, warn, error or off", {}},
+      {"--log-format", "log.format", "text or json", {}},
+  };
+  for (auto& f : key_flags) f.option = app.add_option(f.flag, f.value, f.help);
+  app.add_option("--config", config_file, "YAML configuration file (env BZZZ_CONFIG)");
+  app.add_option("--set", sets, "set any configuration key: --set api.max_body=1GiB (repeatable)");
+  app.add_flag("--json", json, "machine-readable output");
+  app.add_flag("--offline", offline, "use the data dir directly even when a node is running");
 
   Action action;
   add_store_commands(app, action);
 
   app.add_subcommand("version", "Print the version")->callback([&action] {
     action = [](const GlobalOptions&, const Output& out) {
-      out.text(fmt::format("bzzz {}", BZZZ_VERSION));
-      out.document({{"version", BZZZ_VERSION}});
+      out.text(fmt::format("bzzz {} ({})", BZZZ_VERSION, BZZZ_COMMIT));
+      out.document({{"version", BZZZ_VERSION}, {"commit", BZZZ_COMMIT}});
       return kExitOk;
     };
   });
-  app.add_subcommand("node", "Run a node on this data dir until SIGINT/SIGTERM")->callback([&action] {
-    action = [](const GlobalOptions& global, const Output& out) {
-      auto options = store_options(global);
-      if (!options) return out.error(options.error(), kExitUsage);
-      return node::run_node({global.data_dir, *options});
+  app.add_subcommand("node", "Run a node until SIGINT/SIGTERM (configuration: bzzz config show)")
+      ->callback([&action] {
+        action = [](const GlobalOptions& g, const Output&) {
+          return node::run_node(*g.settings, {BZZZ_VERSION, BZZZ_COMMIT});
+        };
+      });
+
+  auto* config_cmd = app.add_subcommand("config", "Show or check the configuration");
+  config_cmd->require_subcommand(1);
+  config_cmd->add_subcommand("show", "Print the effective configuration and where each value came from")
+      ->callback([&action] {
+        action = [](const GlobalOptions& g, const Output& out) {
+          out.text(g.config->render_text());
+          out.document(g.config->render_json());
+          return kExitOk;
+        };
+      });
+  auto check_file = std::make_shared<std::string>();
+  auto* check = config_cmd->add_subcommand("check", "Validate a configuration file (alone: no environment)");
+  check->add_option("FILE", *check_file, "YAML configuration file")->required();
+  check->callback([&action, check_file] {
+    action = [check_file](const GlobalOptions&, const Output& out) {
+      config::Inputs inputs;
+      inputs.file = *check_file;
+      auto loaded = config::load(node::node_schema(), inputs);
+      if (!loaded) return out.error(loaded.error());
+      if (auto settings = node::settings_from(*loaded); !settings) return out.error(settings.error());
+      size_t set = 0;
+      for (const auto& o : loaded->schema().options()) {
+        set += loaded->setting(o.key).source == config::Source::kFile;
+      }
+      out.text(fmt::format("{}: valid ({} settings)", *check_file, set));
+      out.document({{"file", *check_file}, {"valid", true}, {"settings", set}});
+      return kExitOk;
     };
   });
 
@@ -70,15 +122,45 @@ int run(int argc, char** argv) {
     if (!extra.empty() && message.find(extra) == std::string::npos) {
       message += fmt::format(" (not understood: {})", extra);
     }
-    Output(g.json).error(Error(ErrorCode::kInvalidArgument,
-                               message + "; run `bzzz --help` for usage"),
-                         kExitUsage);
-    return kExitUsage;
+    return usage_error(Output(json),
+                       Error(ErrorCode::kInvalidArgument, message + "; run `bzzz --help` for usage"));
   }
-  Output out(g.json);
-  // Settings are checked before any command runs, so a bad one is a usage error even
-  // for commands that would not have used it.
-  if (auto options = store_options(g); !options) return out.error(options.error(), kExitUsage);
+  Output out(json);
+
+  // The configuration: file, then environment, then these flags. It is checked before
+  // any command runs, so a bad value is a usage error even for commands that ignore it.
+  config::Inputs inputs;
+  if (config_file.empty()) {
+    if (const char* env = std::getenv("BZZZ_CONFIG"); env != nullptr && *env != '\0') config_file = env;
+  }
+  if (!config_file.empty()) inputs.file = config_file;
+  inputs.env = config::environment();
+  for (const auto& f : key_flags) {
+    if (f.option->count() > 0) inputs.flags.push_back({f.key, f.value, f.flag});
+  }
+  for (const auto& s : sets) {
+    size_t eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return usage_error(out, Error(ErrorCode::kInvalidArgument,
+                                    fmt::format("--set '{}': expected KEY=VALUE", s)));
+    }
+    inputs.flags.push_back({s.substr(0, eq), s.substr(eq + 1), "--set " + s.substr(0, eq)});
+  }
+  auto loaded = config::load(node::node_schema(), inputs);
+  if (!loaded) return usage_error(out, loaded.error());
+  auto settings = node::settings_from(*loaded);
+  if (!settings) return usage_error(out, settings.error());
+
+  GlobalOptions g;
+  g.config = std::make_shared<config::Config>(std::move(*loaded));
+  g.settings = std::make_shared<node::NodeSettings>(std::move(*settings));
+  g.data_dir = g.settings->data_dir;
+  g.data_explicit = g.config->setting("data").source != config::Source::kDefault;
+  g.json = json;
+  g.offline = offline;
+  g.threads = g.settings->store.threads;
+  g.api_url = node::api_url(*g.config);
+  g.api_token = g.settings->api_token;
   return action(g, out);
 }
 

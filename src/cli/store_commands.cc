@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 
@@ -12,6 +13,8 @@
 #include "base/crypto/blake3.h"
 #include "base/fs/file.h"
 #include "cli/backend.h"
+#include "cli/remote_backend.h"
+#include "services/api/json.h"
 
 namespace bzzz::cli {
 
@@ -41,9 +44,30 @@ class LocalBackend final : public Backend {
   std::unique_ptr<store::Store> store_;
 };
 
+bool same_dir(const std::string& a, const std::string& b) {
+  std::error_code ec1, ec2;
+  auto ca = std::filesystem::weakly_canonical(a, ec1), cb = std::filesystem::weakly_canonical(b, ec2);
+  return !ec1 && !ec2 && ca == cb;
+}
+
+// A running node on the configured address serves the commands (it owns the data dir
+// while it runs); without one, or with --offline, the data dir is opened here. A data
+// dir named explicitly that is not the node's is opened here too.
 Result<std::unique_ptr<Backend>> connect(const GlobalOptions& g) {
-  BZZZ_ASSIGN_OR_RETURN(auto options, store_options(g));
-  return open_local(g.data_dir, options);
+  if (!g.offline) {
+    RemoteOptions remote;
+    remote.url = g.api_url;
+    remote.token = g.api_token;
+    remote.connect_timeout = std::chrono::milliseconds(1000);
+    auto status = node_status(remote);
+    if (status) {
+      std::string node_dir = status->value("data_dir", "");
+      if (!g.data_explicit || same_dir(node_dir, g.data_dir)) return connect_remote(remote);
+    } else if (status.error().code() != ErrorCode::kUnavailable) {
+      return fail(status.error().wrap(fmt::format("node at {}", g.api_url)));
+    }
+  }
+  return open_local(g.data_dir, g.settings->store);
 }
 
 // Parses a hash argument; a malformed one is a usage error (exit 2).
@@ -57,18 +81,7 @@ ParsedHash parse_hash_arg(const std::string& text, const Output& out) {
   return {*h, kExitOk};
 }
 
-nlohmann::json meta_json(const Hash& h, const store::BlobMeta& m) {
-  return {{"hash", h.hex()},
-          {"cid", h.cid()},
-          {"size", m.size},
-          {"stored_size", m.stored_size},
-          {"codec", std::string(store::codec_name(m.codec))},
-          {"location", m.location == store::Location::kPack ? "pack" : "file"},
-          {"pins", m.pins},
-          {"created", iso_time(m.created_ns)},
-          {"accessed", iso_time(m.accessed_ns)},
-          {"corrupt", m.corrupt}};
-}
+using api::meta_json;
 
 // Parses "90s", "15m", "1h", "2d", "0" into nanoseconds.
 Result<std::chrono::nanoseconds> parse_duration(const std::string& text) {
@@ -110,9 +123,7 @@ int run_put(const GlobalOptions& g, const Output& out, const std::string& path) 
   auto put = (*backend)->put(source);
   if (!put) return out.error(put.error().wrap(fmt::format("put {}", path)));
   out.text(put->hash.hex());
-  auto doc = meta_json(put->hash, put->meta);
-  doc["deduplicated"] = put->deduplicated;
-  out.document(doc);
+  out.document(api::put_json(*put));
   return kExitOk;
 }
 
@@ -226,10 +237,7 @@ int run_gc(const GlobalOptions& g, const Output& out, const std::string& grace, 
   if (!backend) return out.error(backend.error());
   auto r = (*backend)->gc({*duration, dry_run});
   if (!r) return out.error(r.error());
-  out.document({{"examined", r->examined}, {"removed", r->removed}, {"removed_bytes", r->removed_bytes},
-                {"kept_pinned", r->kept_pinned}, {"kept_recent", r->kept_recent},
-                {"kept_in_use", r->kept_in_use}, {"packs_compacted", r->packs_compacted},
-                {"pack_bytes_reclaimed", r->pack_bytes_reclaimed}, {"dry_run", dry_run}});
+  out.document(api::gc_json(*r, dry_run));
   out.text(fmt::format("{} {} of {} blobs ({}); kept {} pinned, {} recent, {} in use; "
                        "compacted {} packs ({} reclaimed)",
                        dry_run ? "would remove" : "removed", r->removed, r->examined,
@@ -243,14 +251,7 @@ int run_verify(const GlobalOptions& g, const Output& out) {
   if (!backend) return out.error(backend.error());
   auto r = (*backend)->verify();
   if (!r) return out.error(r.error());
-  auto problems = [](const std::vector<store::Problem>& list) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& p : list) a.push_back({{"object", p.object}, {"reason", p.reason}});
-    return a;
-  };
-  out.document({{"checked", r->checked}, {"ok", r->ok}, {"bytes", r->bytes}, {"clean", r->clean()},
-                {"bad", problems(r->bad)}, {"missing", problems(r->missing)},
-                {"orphaned", problems(r->orphaned)}});
+  out.document(api::verify_json(*r));
   for (const auto& p : r->bad) out.text(fmt::format("bad       {}  {}", p.object, p.reason));
   for (const auto& p : r->missing) out.text(fmt::format("missing   {}  {}", p.object, p.reason));
   for (const auto& p : r->orphaned) out.text(fmt::format("orphaned  {}  {}", p.object, p.reason));
@@ -266,12 +267,7 @@ int run_stats(const GlobalOptions& g, const Output& out) {
   auto s = (*backend)->stats();
   if (!s) return out.error(s.error());
   const auto& c = s->counters;
-  out.document({{"blobs", c.blobs}, {"logical_bytes", c.logical_bytes}, {"stored_bytes", c.stored_bytes},
-                {"compression_ratio", s->compression_ratio},
-                {"codecs", {{"raw", c.by_codec[0]}, {"zstd", c.by_codec[1]}, {"gzip", c.by_codec[2]}}},
-                {"packed_blobs", c.packed}, {"file_blobs", c.files}, {"packs", s->packs},
-                {"pack_bytes", s->pack_bytes}, {"disk_free_bytes", s->disk_free_bytes},
-                {"disk_total_bytes", s->disk_total_bytes}, {"corrupt_reads", s->corrupt_reads}});
+  out.document(api::stats_json(*s));
   out.text(fmt::format("blobs:             {} ({} in packs, {} files)\nlogical bytes:     {} ({})\n"
                        "stored bytes:      {} ({})\ncompression ratio: {:.3f}\n"
                        "codecs:            raw {}, zstd {}, gzip {}\npacks:             {} ({})\n"
@@ -288,8 +284,7 @@ int run_optimize(const GlobalOptions& g, const Output& out) {
   if (!backend) return out.error(backend.error());
   auto r = (*backend)->optimize();
   if (!r) return out.error(r.error());
-  out.document({{"examined", r->examined}, {"rewritten", r->rewritten},
-                {"stored_before", r->stored_before}, {"stored_after", r->stored_after}});
+  out.document(api::optimize_json(*r));
   out.text(fmt::format("examined {} blobs, rewrote {} ({} -> {})", r->examined, r->rewritten,
                        human_bytes(r->stored_before), human_bytes(r->stored_after)));
   return kExitOk;
@@ -335,23 +330,6 @@ Result<std::unique_ptr<Backend>> open_local(const std::string& data_dir,
   return std::unique_ptr<Backend>(new LocalBackend(std::move(store)));
 }
 
-Result<store::StoreOptions> store_options(const GlobalOptions& g) {
-  store::StoreOptions o;
-  auto codec = store::parse_codec(g.codec);
-  if (!codec) return fail(codec.error().wrap("--compression"));
-  o.codec = *codec;
-  if (auto level = store::check_level(o.codec, g.level); !level) return fail(level.error().wrap("--level"));
-  if (g.small_threshold > (16u << 20)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("--small-threshold: at most {} bytes, got {}", 16u << 20,
-                                  g.small_threshold));
-  }
-  o.level = g.level;
-  o.min_savings = g.min_savings;
-  o.small_blob_threshold = g.small_threshold;
-  o.threads = g.threads;
-  return o;
-}
 
 void add_store_commands(CLI::App& app, Action& action) {
   auto* put = app.add_subcommand("put", "Store a file (or - for standard input); prints its hash");

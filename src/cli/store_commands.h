@@ -3,23 +3,28 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/output.h"
+#include "base/config/config.h"
 #include "content/store/store.h"
+#include "node/node_config.h"
 
 namespace bzzz::cli {
 
 struct GlobalOptions {
+  std::shared_ptr<const config::Config> config;       // the effective configuration
+  std::shared_ptr<const node::NodeSettings> settings;  // ...as a node reads it
   std::string data_dir = "./bzzz-data";
+  bool data_explicit = false;  // the data dir was named (flag, environment or file)
   bool json = false;
-  std::string codec = "zstd";
-  int level = 3;
-  double min_savings = 0.10;
-  uint64_t small_threshold = 16 * 1024;
+  bool offline = false;        // never talk to a running node
   unsigned threads = 0;
+  std::string api_url;         // where a running node would answer
+  std::string api_token;
 };
 
 // A parsed command, run after parsing succeeded; returns the exit code.
@@ -27,7 +32,5 @@ using Action = std::function<int(const GlobalOptions&, const Output&)>;
 
 void add_store_commands(CLI::App& app, Action& action);
 
-// Builds StoreOptions from the global flags; the error names the bad flag.
-Result<store::StoreOptions> store_options(const GlobalOptions& g);
 
 }  // namespace bzzz::cli

@@ -1,46 +1,394 @@
 #include "node/node.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <fmt/format.h>
+#include <prometheus/client_metric.h>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 #include <spdlog/spdlog.h>
+
+#include "base/fs/file.h"
+#include "infra/health/checks.h"
+#include "infra/health/health.h"
+#include "infra/logging/logging.h"
+#include "infra/metrics/metrics.h"
+#include "node/lifecycle.h"
+#include "services/api/store_api.h"
+#include "services/http/blocking.h"
+#include "services/http/exchange.h"
+#include "services/http/server.h"
 
 namespace bzzz::node {
 
-int run_node(const NodeOptions& options) {
-  boost::asio::io_context io;
-  spdlog::info("bzzz node starting; data dir {}", options.data_dir);
-  auto store = store::Store::open(options.data_dir, options.store);
-  if (!store) {
-    spdlog::error("cannot start: {}", store.error().message());
-    return 1;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Everything the components share; outlives them all.
+struct Shared {
+  const NodeSettings& settings;
+  BuildInfo build;
+  asio::io_context io;
+  std::unique_ptr<asio::thread_pool> workers;
+  metrics::Metrics metrics;
+  health::Registry health;
+  std::unique_ptr<store::Store> store;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  Lifecycle* lifecycle = nullptr;
+
+  // Asked to stop: by a signal or by a failing critical check.
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stop_requested = false;
+  std::string stop_reason;
+  std::atomic<bool> force{false};
+
+  Shared(const NodeSettings& s, BuildInfo b)
+      : settings(s), build(std::move(b)), health(health::Registry::Options{
+                                              .version = "1",
+                                              .release_id = build.version,
+                                              .service_id = "",
+                                              .description = "bzzz node",
+                                          }) {}
+
+  void request_stop(std::string reason) {
+    std::lock_guard lock(stop_mu);
+    if (stop_requested) return;
+    stop_requested = true;
+    stop_reason = std::move(reason);
+    stop_cv.notify_all();
   }
-  auto stats = (*store)->stats();
-  if (stats) {
-    spdlog::info("store open: {} blobs, {} bytes", stats->counters.blobs, stats->counters.logical_bytes);
+};
+
+class StoreComponent final : public Component {
+ public:
+  explicit StoreComponent(Shared& s) : s_(s) {}
+  std::string name() const override { return "store"; }
+  Status start() override {
+    BZZZ_ASSIGN_OR_RETURN(s_.store, store::Store::open(s_.settings.data_dir, s_.settings.store));
+    if (auto stats = s_.store->stats()) {
+      spdlog::info("store open at {}: {} blobs, {} bytes", s_.settings.data_dir, stats->counters.blobs,
+                   stats->counters.logical_bytes);
+    }
+    return ok();
+  }
+  Status persist() override {
+    s_.store.reset();  // flushes access times, syncs the index, releases the lock
+    return ok();
+  }
+  std::string describe() const override { return s_.settings.data_dir; }
+
+ private:
+  Shared& s_;
+};
+
+// The pool that runs blocking work (store calls) for the I/O threads.
+class WorkersComponent final : public Component {
+ public:
+  explicit WorkersComponent(Shared& s) : s_(s) {}
+  std::string name() const override { return "workers"; }
+  Status start() override {
+    s_.workers = std::make_unique<asio::thread_pool>(s_.settings.workers);
+    return ok();
+  }
+  Status persist() override {
+    s_.workers->join();  // work queued by requests that finished or were cut off
+    return ok();
+  }
+  std::string describe() const override { return fmt::format("{} threads", s_.settings.workers); }
+
+ private:
+  Shared& s_;
+};
+
+health::Observation probe_store(const std::string& data_dir) {
+  // A real write, sync, read and remove next to the blobs: proves the disk takes writes,
+  // not just that a file descriptor is open.
+  std::string path = fs::join(data_dir, fmt::format("blobs/temp/health-probe-{}", ::getpid()));
+  std::string payload = fmt::format("bzzz health probe {}", std::chrono::system_clock::now().time_since_epoch().count());
+  auto failed = [&](const Error& e) {
+    (void)fs::remove_file(path);
+    return health::Observation{health::Status::kFail, nullptr, "", e.message()};
+  };
+  auto started = std::chrono::steady_clock::now();
+  auto file = fs::File::open(path, O_RDWR | O_CREAT | O_TRUNC);
+  if (!file) return failed(file.error());
+  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  if (auto w = file->write_all(bytes); !w) return failed(w.error());
+  if (auto d = file->datasync(); !d) return failed(d.error());
+  std::vector<uint8_t> back(payload.size());
+  if (auto r = file->pread_exact(back, 0); !r) return failed(r.error());
+  if (!std::equal(back.begin(), back.end(), bytes.begin())) {
+    return failed(Error(ErrorCode::kIo, fmt::format("{} read back different bytes", path)));
+  }
+  (void)file->close();
+  if (auto rm = fs::remove_file(path); !rm) return failed(rm.error());
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return {health::Status::kPass, ms, "ms", ""};
+}
+
+// Health metrics, read from the registry's cache at scrape time.
+class HealthCollector final : public prometheus::Collectable {
+ public:
+  explicit HealthCollector(const health::Registry& h) : h_(h) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily status{"bzzz_health_check_status",
+                                    "Health check result: 0 pass, 1 warn, 2 fail",
+                                    prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily latency{"bzzz_health_check_duration_seconds",
+                                     "How long the last run of each health check took",
+                                     prometheus::MetricType::Gauge, {}};
+    h_.visit([&](const health::CheckSpec& spec, health::Status st, std::chrono::nanoseconds took) {
+      prometheus::ClientMetric m;
+      m.label = {{"check", spec.name}};
+      m.gauge.value = static_cast<double>(st);
+      status.metric.push_back(m);
+      m.gauge.value = std::chrono::duration<double>(took).count();
+      latency.metric.push_back(m);
+    });
+    return {status, latency};
   }
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  int received = 0;
+ private:
+  const health::Registry& h_;
+};
+
+class HealthComponent final : public Component {
+ public:
+  explicit HealthComponent(Shared& s) : s_(s) {}
+  std::string name() const override { return "health"; }
+  Status start() override {
+    const auto& hs = s_.settings.health;
+    auto spec = [&](std::string check, health::ComponentType type, bool critical,
+                    std::function<health::Observation()> run) {
+      health::CheckSpec c;
+      c.name = std::move(check);
+      c.type = type;
+      c.critical = critical;
+      c.interval = hs.interval;
+      c.timeout = hs.timeout;
+      c.grace = hs.critical_grace;
+      c.run = std::move(run);
+      return c;
+    };
+    std::string data_dir = s_.settings.data_dir;
+    auto store_check = spec("store:writable", health::ComponentType::kDatastore, true,
+                            [data_dir] { return probe_store(data_dir); });
+    store_check.affected_endpoints = {"/v1/blobs"};
+    s_.health.add(std::move(store_check));
+    s_.health.add(spec("disk:utilization", health::ComponentType::kSystem, true,
+                       health::disk_space(data_dir, hs.disk_warn_free, hs.disk_fail_free,
+                                          hs.disk_fail_free_bytes)));
+    s_.health.add(spec("memory:utilization", health::ComponentType::kSystem, false,
+                       health::memory(hs.memory_limit, hs.memory_warn)));
+    // Event-loop lag: how long a handler posted now waits before it runs.
+    auto lag = spec("eventloop:lag", health::ComponentType::kSystem, false,
+                    [&io = s_.io, warn = hs.loop_lag_warn, failing = hs.loop_lag_fail] {
+                      auto posted = std::chrono::steady_clock::now();
+                      auto ran = std::make_shared<std::promise<std::chrono::steady_clock::time_point>>();
+                      auto when = ran->get_future();
+                      asio::post(io, [ran] { ran->set_value(std::chrono::steady_clock::now()); });
+                      if (when.wait_for(failing) != std::future_status::ready) {
+                        return health::Observation{health::Status::kFail, nullptr, "",
+                                                   fmt::format("event loop did not run a handler within {} ms",
+                                                               failing.count())};
+                      }
+                      double ms = std::chrono::duration<double, std::milli>(when.get() - posted).count();
+                      auto st = ms > static_cast<double>(warn.count()) ? health::Status::kWarn
+                                                                       : health::Status::kPass;
+                      return health::Observation{st, ms, "ms",
+                                                 st == health::Status::kPass ? "" : "event loop is slow"};
+                    });
+    lag.liveness = true;
+    lag.timeout = hs.loop_lag_fail + 1s;
+    s_.health.add(std::move(lag));
+    if (hs.shutdown_on_critical) {
+      s_.health.on_critical_failure([&s = s_](const std::string& check, const std::string& output) {
+        spdlog::error("critical health check {} failing past its grace ({}): shutting down", check, output);
+        s.request_stop("critical check " + check + " failing");
+      });
+    }
+    s_.health.start();
+    s_.metrics.add_collectable(std::make_shared<HealthCollector>(s_.health));
+    return ok();
+  }
+  void drain() override { s_.health.set_phase("draining", false); }
+  void close() override { s_.health.stop(); }
+
+ private:
+  Shared& s_;
+};
+
+class ApiComponent final : public Component {
+ public:
+  explicit ApiComponent(Shared& s) : s_(s) {}
+  std::string name() const override { return "api"; }
+  Status start() override {
+    http::Router router;
+    api_ = std::make_unique<api::StoreApi>(*s_.store, *s_.workers, &s_.metrics.registry());
+    api_->add_routes(router);
+    if (auto c = api_->collectable()) s_.metrics.add_collectable(c);
+    router.add(boost::beast::http::verb::get, "/metrics", [&s = s_](http::Exchange& ex) -> asio::awaitable<void> {
+      // Collecting reads the store's counters: disk work, so off the event loop.
+      auto text = co_await http::run_blocking(*s.workers, [&] { return s.metrics.serialize(); });
+      co_await ex.send(http::Status_::ok, std::move(text), metrics::Metrics::kContentType);
+    });
+    router.add(boost::beast::http::verb::get, "/v1/status", [&s = s_](http::Exchange& ex) -> asio::awaitable<void> {
+      nlohmann::json components = nlohmann::json::array();
+      for (const auto& st : s.lifecycle->states()) {
+        components.push_back({{"name", st.name}, {"state", st.state}, {"detail", st.detail}});
+      }
+      std::error_code ec;
+      auto data_dir = std::filesystem::absolute(s.settings.data_dir, ec).lexically_normal().string();
+      nlohmann::json doc = {
+          {"version", s.build.version},
+          {"commit", s.build.commit},
+          {"uptime_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count()},
+          {"node_id", nullptr},
+          {"data_dir", data_dir},
+          {"ready", s.health.ready().status != health::Status::kFail},
+          {"components", components}};
+      co_await ex.send_json(http::Status_::ok, doc);
+    });
+    http::ServerOptions options = s_.settings.api;
+    options.bearer_token = s_.settings.api_token;
+    server_ = std::make_unique<http::Server>(s_.io, options, std::move(router), &s_.health,
+                                             &s_.metrics.registry());
+    BZZZ_TRY(server_->start());
+    spdlog::info("api listening on http://{}:{}", options.host, server_->port());
+    return ok();
+  }
+  void stop_accepting() override {
+    server_->stop_accepting();
+    server_->drain();
+  }
+  bool idle() const override { return server_->in_flight() == 0; }
+  void force_close() override { server_->close_all(); }
+  void close() override { server_->close_all(); }
+  std::string describe() const override {
+    return fmt::format("port {}, {} connections, {} requests in flight", server_ ? server_->port() : 0,
+                       server_ ? server_->connections() : 0, server_ ? server_->in_flight() : 0);
+  }
+
+ private:
+  Shared& s_;
+  std::unique_ptr<api::StoreApi> api_;
+  std::unique_ptr<http::Server> server_;
+};
+
+void dump_state(Shared& s) {
+  spdlog::info("state dump (SIGQUIT): uptime {:.0f} s",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count());
+  for (const auto& st : s.lifecycle->states()) {
+    spdlog::info("  component {}: {} {}", st.name, st.state, st.detail);
+  }
+  for (const auto& line : [&] {
+         std::vector<std::string> lines;
+         std::string all = s.health.dump();
+         size_t pos = 0;
+         while (pos < all.size()) {
+           size_t nl = all.find('\n', pos);
+           lines.push_back(all.substr(pos, nl - pos));
+           if (nl == std::string::npos) break;
+           pos = nl + 1;
+         }
+         return lines;
+       }()) {
+    if (!line.empty()) spdlog::info("  health {}", line);
+  }
+}
+
+}  // namespace
+
+int run_node(const NodeSettings& settings, const BuildInfo& build) {
+  if (auto logged = logging::setup(settings.log); !logged) {
+    fmt::print(stderr, "bzzz: {}\n", logged.error().message());
+    return 2;
+  }
+  Shared s(settings, build);
+  s.metrics.set_build_info(build.version, build.commit);
+  Lifecycle lifecycle([](const std::string& line) { spdlog::info("{}", line); });
+  s.lifecycle = &lifecycle;
+  // start order, shutdown priority, timeout of its blocking shutdown steps
+  lifecycle.add(std::make_shared<WorkersComponent>(s), 0, 20, 10s);
+  lifecycle.add(std::make_shared<StoreComponent>(s), 1, 30, 30s);
+  lifecycle.add(std::make_shared<HealthComponent>(s), 2, 0, 5s);
+  lifecycle.add(std::make_shared<ApiComponent>(s), 3, 10, 5s);
+
+  // Signals are handled on the loop (asio runs the handler there, not in the signal
+  // context); the shutdown itself runs on this thread while the loop keeps serving.
+  asio::signal_set signals(s.io, SIGINT, SIGTERM, SIGQUIT);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
-        if (++received > 1) {
-          spdlog::warn("second signal ({}): exiting now", signo);
-          std::_Exit(1);
+        if (signo == SIGQUIT) {
+          dump_state(s);
+        } else {
+          bool again;
+          {
+            std::lock_guard lock(s.stop_mu);
+            again = s.stop_requested;
+          }
+          if (again) {
+            spdlog::warn("second signal ({}): exiting now, without finishing the shutdown", strsignal(signo));
+            logging::flush();
+            std::_Exit(1);
+          }
+          spdlog::info("{} received: shutting down (send it again to exit at once)", strsignal(signo));
+          s.request_stop(strsignal(signo));
         }
-        spdlog::info("signal {} received: shutting down (send it again to force)", signo);
         signals.async_wait(on_signal);
-        io.stop();
       };
   signals.async_wait(on_signal);
-  spdlog::info("bzzz node ready (store only; press Ctrl-C to stop)");
-  io.run();
-  store->reset();  // closes the store: pending access times flushed, index synced
-  spdlog::info("bzzz node stopped");
-  return 0;
+
+  auto work = asio::make_work_guard(s.io);
+  std::vector<std::thread> io_threads;
+  for (unsigned i = 0; i < settings.io_threads; ++i) io_threads.emplace_back([&] { s.io.run(); });
+
+  int code = 0;
+  if (auto started = lifecycle.start(); !started) {
+    spdlog::error("{}", started.error().message());
+    s.request_stop("start failed");
+    code = 1;
+  } else {
+    s.health.set_phase("running", true);
+    spdlog::info("bzzz node {} ready; data dir {}; Ctrl-C (SIGINT) or SIGTERM stops it", build.version,
+                 settings.data_dir);
+  }
+  {
+    std::unique_lock lock(s.stop_mu);
+    s.stop_cv.wait(lock, [&] { return s.stop_requested; });
+  }
+  if (code == 0) spdlog::info("stopping: {}", s.stop_reason);
+  bool clean = lifecycle.shutdown({settings.drain_delay, settings.shutdown_timeout, 20ms}, s.force);
+  if (!clean) code = 1;
+
+  signals.cancel();
+  work.reset();
+  s.io.stop();
+  for (auto& t : io_threads) t.join();
+  spdlog::info("bzzz node stopped (exit {})", code);
+  logging::flush();
+  if (!clean) {
+    // A step was abandoned and may still be running on a detached thread: leave
+    // without running destructors it could race with.
+    std::_Exit(code);
+  }
+  return code;
 }
 
 }  // namespace bzzz::node

@@ -1,0 +1,165 @@
+#include "node/node_config.h"
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace bzzz::node {
+
+using config::Kind;
+using config::Option;
+
+const config::Schema& node_schema() {
+  static const config::Schema schema = [] {
+    config::Schema s;
+    s.add({.key = "data", .default_value = "./bzzz-data", .help = "data directory (blobs, index)"});
+    // api
+    s.add({.key = "api.listen", .kind = Kind::kHostPort, .default_value = "127.0.0.1:8080",
+           .help = "node API: REST, health and metrics"});
+    s.add({.key = "api.url", .default_value = "",
+           .help = "where commands reach the node (default: http:// + api.listen)"});
+    s.add({.key = "api.token", .default_value = "", .help = "bearer token the API requires (empty: none)",
+           .secret = true});
+    s.add({.key = "api.max_connections", .kind = Kind::kInt, .default_value = "1024",
+           .help = "open client connections at most; more are answered 503", .min = 1, .max = 1e6});
+    s.add({.key = "api.max_body", .kind = Kind::kBytes, .default_value = "64GiB",
+           .help = "largest request body (upload) accepted; larger gets 413", .min = 1});
+    s.add({.key = "api.max_header", .kind = Kind::kBytes, .default_value = "16KiB",
+           .help = "largest request header accepted; larger gets 431", .min = 1024, .max = 1 << 20});
+    s.add({.key = "api.header_timeout", .kind = Kind::kDuration, .default_value = "10s",
+           .help = "time a client has to send a whole request header", .min = 0.001});
+    s.add({.key = "api.idle_timeout", .kind = Kind::kDuration, .default_value = "60s",
+           .help = "keep-alive connections idle longer are closed", .min = 0.001});
+    s.add({.key = "api.io_timeout", .kind = Kind::kDuration, .default_value = "30s",
+           .help = "a body read or write making no progress this long fails", .min = 0.001});
+    // store
+    s.add({.key = "store.compression", .kind = Kind::kEnum, .default_value = "zstd",
+           .help = "codec tried for new blobs (none = raw)", .choices = {"zstd", "gzip", "none", "raw"}});
+    s.add({.key = "store.level", .kind = Kind::kInt, .default_value = "3",
+           .help = "compression level", .min = 1, .max = 22});
+    s.add({.key = "store.min_savings", .kind = Kind::kDouble, .default_value = "0.1",
+           .help = "keep compressed only when it saves this fraction", .min = 0, .max = 0.99});
+    s.add({.key = "store.small_threshold", .kind = Kind::kBytes, .default_value = "16KiB",
+           .help = "blobs up to this size go into packs", .min = 0, .max = 16 << 20});
+    s.add({.key = "store.threads", .kind = Kind::kInt, .default_value = "0",
+           .help = "hashing/compression threads (0: all cores)", .min = 0, .max = 1024});
+    // node
+    s.add({.key = "node.io_threads", .kind = Kind::kInt, .default_value = "0",
+           .help = "event-loop threads (0: cores, at most 4)", .min = 0, .max = 256});
+    s.add({.key = "node.workers", .kind = Kind::kInt, .default_value = "0",
+           .help = "threads for disk work (0: 2 x cores, at least 4)", .min = 0, .max = 1024});
+    s.add({.key = "node.drain_delay", .kind = Kind::kDuration, .default_value = "0s",
+           .help = "after SIGTERM, keep serving this long while /health/ready fails"});
+    s.add({.key = "node.shutdown_timeout", .kind = Kind::kDuration, .default_value = "25s",
+           .help = "the whole graceful shutdown's deadline", .min = 0.1});
+    // logging
+    s.add({.key = "log.level", .kind = Kind::kEnum, .default_value = "info", .help = "log level",
+           .choices = {"trace", "debug", "info", "warn", "error", "off"}});
+    s.add({.key = "log.format", .kind = Kind::kEnum, .default_value = "text",
+           .help = "log lines as text or JSON", .choices = {"text", "json"}});
+    s.add({.key = "log.file", .default_value = "", .help = "log to this file (empty: stderr)"});
+    // health
+    s.add({.key = "health.interval", .kind = Kind::kDuration, .default_value = "5s",
+           .help = "how often each health check runs", .min = 0.01});
+    s.add({.key = "health.timeout", .kind = Kind::kDuration, .default_value = "2s",
+           .help = "a check running longer fails", .min = 0.01});
+    s.add({.key = "health.critical_grace", .kind = Kind::kDuration, .default_value = "60s",
+           .help = "a critical check failing this long shuts the node down (see next)"});
+    s.add({.key = "health.shutdown_on_critical", .kind = Kind::kBool, .default_value = "true",
+           .help = "start a graceful shutdown when a critical check fails past its grace"});
+    s.add({.key = "health.disk_warn_free", .kind = Kind::kDouble, .default_value = "0.10",
+           .help = "warn when the data dir's disk has less than this fraction free", .min = 0, .max = 1});
+    s.add({.key = "health.disk_fail_free", .kind = Kind::kDouble, .default_value = "0.02",
+           .help = "fail (not ready) below this fraction free", .min = 0, .max = 1});
+    s.add({.key = "health.disk_fail_free_bytes", .kind = Kind::kBytes, .default_value = "64MiB",
+           .help = "fail (not ready) below this many free bytes"});
+    s.add({.key = "health.memory_limit", .kind = Kind::kBytes, .default_value = "0",
+           .help = "resident memory that fails the memory check (0: report only)"});
+    s.add({.key = "health.memory_warn", .kind = Kind::kDouble, .default_value = "0.9",
+           .help = "warn above this fraction of the memory limit", .min = 0, .max = 1});
+    s.add({.key = "health.loop_lag_warn", .kind = Kind::kDuration, .default_value = "250ms",
+           .help = "event-loop lag that warns"});
+    s.add({.key = "health.loop_lag_fail", .kind = Kind::kDuration, .default_value = "5s",
+           .help = "event-loop lag that fails liveness"});
+    return s;
+  }();
+  return schema;
+}
+
+namespace {
+std::chrono::milliseconds ms(std::chrono::nanoseconds d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+}  // namespace
+
+Result<NodeSettings> settings_from(const config::Config& c) {
+  NodeSettings s;
+  s.data_dir = c.string("data");
+  if (s.data_dir.empty()) return make_error(ErrorCode::kInvalidArgument, "config: data must not be empty");
+
+  const std::string& codec = c.string("store.compression");
+  BZZZ_ASSIGN_OR_RETURN(s.store.codec, store::parse_codec(codec == "none" ? "raw" : codec));
+  s.store.level = static_cast<int>(c.integer("store.level"));
+  if (auto level = store::check_level(s.store.codec, s.store.level); !level) {
+    return fail(level.error().wrap(fmt::format("config: store.level from {}", c.setting("store.level").origin)));
+  }
+  s.store.min_savings = c.number("store.min_savings");
+  s.store.small_blob_threshold = c.bytes("store.small_threshold");
+  s.store.threads = static_cast<unsigned>(c.integer("store.threads"));
+
+  auto listen = c.host_port("api.listen");
+  s.api.name = "api";
+  s.api.host = listen.host;
+  s.api.port = listen.port;
+  s.api.max_connections = static_cast<size_t>(c.integer("api.max_connections"));
+  s.api.limits.max_body_bytes = c.bytes("api.max_body");
+  s.api.limits.max_header_bytes = static_cast<size_t>(c.bytes("api.max_header"));
+  s.api.limits.header_timeout = ms(c.duration("api.header_timeout"));
+  s.api.limits.idle_timeout = ms(c.duration("api.idle_timeout"));
+  s.api.limits.io_timeout = ms(c.duration("api.io_timeout"));
+  s.api_token = c.string("api.token");
+
+  auto io = static_cast<unsigned>(c.integer("node.io_threads"));
+  s.io_threads = io != 0 ? io : std::min(cores(), 4u);
+  auto workers = static_cast<unsigned>(c.integer("node.workers"));
+  s.workers = workers != 0 ? workers : std::max(4u, 2 * cores());
+  s.drain_delay = ms(c.duration("node.drain_delay"));
+  s.shutdown_timeout = ms(c.duration("node.shutdown_timeout"));
+
+  s.log.level = c.string("log.level");
+  s.log.format = c.string("log.format");
+  s.log.file = c.string("log.file");
+
+  auto& h = s.health;
+  h.interval = ms(c.duration("health.interval"));
+  h.timeout = ms(c.duration("health.timeout"));
+  h.critical_grace = ms(c.duration("health.critical_grace"));
+  h.shutdown_on_critical = c.boolean("health.shutdown_on_critical");
+  h.disk_warn_free = c.number("health.disk_warn_free");
+  h.disk_fail_free = c.number("health.disk_fail_free");
+  h.disk_fail_free_bytes = c.bytes("health.disk_fail_free_bytes");
+  h.memory_limit = c.bytes("health.memory_limit");
+  h.memory_warn = c.number("health.memory_warn");
+  h.loop_lag_warn = ms(c.duration("health.loop_lag_warn"));
+  h.loop_lag_fail = ms(c.duration("health.loop_lag_fail"));
+  if (h.disk_fail_free > h.disk_warn_free) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("config: health.disk_fail_free ({}) is above health.disk_warn_free ({})",
+                                  h.disk_fail_free, h.disk_warn_free));
+  }
+  return s;
+}
+
+std::string api_url(const config::Config& c) {
+  if (!c.string("api.url").empty()) return c.string("api.url");
+  auto listen = c.host_port("api.listen");
+  std::string host = listen.host;
+  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+  if (host == "::" || host == "[::]") host = "[::1]";
+  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+  return fmt::format("http://{}:{}", host, listen.port);
+}
+
+}  // namespace bzzz::node
