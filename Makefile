@@ -30,7 +30,9 @@ run: build
 	$(BUILD_DIR)/bzzz node
 
 bench: build
+	@scripts/setup.sh --bench
 	bench/run.sh $(BUILD_DIR)
+	bench/http.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)
