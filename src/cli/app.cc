@@ -33,6 +33,38 @@ struct KeyFlag {
 
 int usage_error(const Output& out, const Error& e) { return out.error(e, kExitUsage); }
 
+// Every option, grouped by its first key part, with its help and its default: the file
+// etc/bzzz.example.yaml is this output (a test keeps the two equal).
+std::string example_config() {
+  std::string out =
+      "# bzzz node configuration: every key, set to its default. Keep what you change.\n"
+      "# Precedence: this file < environment (key a.b.c is BZZZ_A_B_C) < flags (--set a.b.c=v).\n"
+      "# A secret key x may be read from a file instead: x_file: /run/secrets/x (or BZZZ_X_FILE).\n"
+      "# Durations: 250ms, 30s, 5m, 1h. Sizes: 4096, 64KiB, 1GiB, 1GB.\n";
+  std::string group = "\x01";
+  for (const auto& o : node::node_schema().options()) {
+    size_t dot = o.key.find('.');
+    std::string g = dot == std::string::npos ? "" : o.key.substr(0, dot);
+    std::string leaf = dot == std::string::npos ? o.key : o.key.substr(dot + 1);
+    if (g != group) {
+      out += "\n";
+      if (!g.empty()) out += fmt::format("{}:\n", g);
+      group = g;
+    }
+    std::string indent = g.empty() ? "" : "  ";
+    std::string help = o.help;
+    if (!o.choices.empty()) {
+      std::string list;
+      for (const auto& c : o.choices) list += (list.empty() ? "" : ", ") + c;
+      help += fmt::format(" [{}]", list);
+    }
+    out += fmt::format("{}# {} ({})\n", indent, help, o.env_name());
+    std::string value = o.default_value.empty() ? "\"\"" : o.default_value;
+    out += fmt::format("{}{}: {}\n", indent, leaf, value);
+  }
+  return out;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -85,6 +117,14 @@ int run(int argc, char** argv) {
         action = [](const GlobalOptions& g, const Output& out) {
           out.text(g.config->render_text());
           out.document(g.config->render_json());
+          return kExitOk;
+        };
+      });
+  config_cmd->add_subcommand("example", "Print a documented configuration file with every default")
+      ->callback([&action] {
+        action = [](const GlobalOptions&, const Output& out) {
+          out.text(example_config());
+          out.document({{"yaml", example_config()}});
           return kExitOk;
         };
       });

@@ -331,7 +331,8 @@ int run_node(const NodeSettings& settings, const BuildInfo& build) {
 
   // Signals are handled on the loop (asio runs the handler there, not in the signal
   // context); the shutdown itself runs on this thread while the loop keeps serving.
-  asio::signal_set signals(s.io, SIGINT, SIGTERM, SIGQUIT);
+  auto signals_owner = std::make_unique<asio::signal_set>(s.io, SIGINT, SIGTERM, SIGQUIT);
+  auto& signals = *signals_owner;
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
@@ -377,7 +378,11 @@ int run_node(const NodeSettings& settings, const BuildInfo& build) {
   bool clean = lifecycle.shutdown({settings.drain_delay, settings.shutdown_timeout, 20ms}, s.force);
   if (!clean) code = 1;
 
-  signals.cancel();
+  // From here a late signal must not kill the process mid-exit (a default SIGINT would
+  // turn a clean exit 0 into 130): it is ignored once asio lets go of it.
+  signals_owner.reset();
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
   work.reset();
   s.io.stop();
   for (auto& t : io_threads) t.join();

@@ -264,3 +264,8 @@ finish_tests() {
 
 # rand_below N: a random integer in [0, N).
 rand_below() { echo $((RANDOM % $1)); }
+
+# free_port: a TCP port on loopback nothing listens on now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

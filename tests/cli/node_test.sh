@@ -4,7 +4,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 start_node() {
-  "$BZZZ_BIN" --data "$DATA" node >"$TMP/node.log" 2>&1 &
+  : >"$TMP/node.log"  # else the last run's "ready" line could be read before this one starts
+  BZZZ_API_LISTEN="127.0.0.1:$(free_port)" "$BZZZ_BIN" --data "$DATA" node >"$TMP/node.log" 2>&1 &
   NODE_PID=$!
   on_exit "kill -9 $NODE_PID 2>/dev/null || true"
   for _ in $(seq 100); do
@@ -26,12 +27,12 @@ wait_exit() {  # pid, seconds -> sets RC
   fail "process $1 still running after $2 s"
 }
 
-log "a running node owns the data dir"
+log "a running node owns the data dir: an --offline put waits for its lock"
 echo hello > "$TMP/f"
 bz put "$TMP/f" >/dev/null
 start_node
 set +e
-out=$("$BZZZ_BIN" --data "$DATA" put "$TMP/f" 2>&1 &
+out=$("$BZZZ_BIN" --offline --data "$DATA" put "$TMP/f" 2>&1 &
       sleep 0.3; kill -TERM "$NODE_PID"; wait)
 set -e
 
