@@ -9,7 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -39,6 +41,7 @@ using error_code = boost::system::error_code;
 using nlohmann::json;
 
 constexpr size_t kPiece = 1u << 20;
+constexpr size_t kReadRoom = 64 * 1024;  // beast reads at most 64 KiB per call anyway
 constexpr uint64_t kJsonLimit = 256ull << 20;  // a verify report of a badly damaged store is long
 constexpr uint64_t kErrorBodyLimit = 1u << 20;
 constexpr int kListPage = 1000;
@@ -227,6 +230,10 @@ class Connection {
       return make_error(ErrorCode::kUnavailable, fmt::format("no bzzz node answers at {}: {}", url_.text, why));
     }
     stream_->socket().set_option(tcp::no_delay(true), ec);
+    // Beast reads at most the buffer's free capacity (but at least 512 bytes) per call,
+    // and a body parser empties it each time: without room, a download is read 512
+    // bytes per system call.
+    buffer_.reserve(kReadRoom);
     used_ = false;
     return ok();
   }
@@ -295,6 +302,11 @@ class Connection {
       if (ec) break;
       complete = *n == 0;
     }
+    if (ec == beast::error::timeout) {
+      close();
+      return fail(io_error(ec, "taking the upload"));
+    }
+    // After a failed write too: a node that stopped reading may have said why.
     Answer answer;
     bool got_some = false;
     error_code read_ec = read_answer(answer, got_some, false);
@@ -431,18 +443,18 @@ class Connection {
 
   Status stream_body(bhttp::response_parser<bhttp::buffer_body>& parser, const Hash& want,
                      store::ByteSink& sink) {
+    // A body of known length is read straight into the piece, a MiB per call; the
+    // parser (which copies out of the buffer, at most 64 KiB per read) is left for
+    // chunked bodies, which the node does not send but a proxy might.
+    std::optional<uint64_t> left;
+    if (!parser.chunked() && parser.content_length()) left = *parser.content_length();
     std::vector<uint8_t> piece(kPiece), held(kPiece);
     size_t held_size = 0;
     uint64_t total = 0;
     Blake3Hasher hasher;
-    while (!parser.is_done()) {
-      parser.get().body().data = piece.data();
-      parser.get().body().size = piece.size();
-      stream_->expires_after(options_.io_timeout);
-      error_code ec = run([&](auto handler) { bhttp::async_read(*stream_, buffer_, parser, std::move(handler)); });
-      if (ec == bhttp::error::need_buffer) ec = {};
-      size_t n = piece.size() - parser.get().body().size;
-      parser.get().body().data = nullptr;
+    for (;;) {
+      size_t n = 0;
+      error_code ec = left ? read_direct(piece, *left, n) : read_parsed(parser, piece, n);
       if (ec) {
         close();
         if (ec == beast::error::timeout) return fail(io_error(ec, "sending the blob"));
@@ -451,7 +463,7 @@ class Connection {
                                       "output is incomplete",
                                       url_.text, want.hex(), total + n, ec.message()));
       }
-      if (n == 0) continue;
+      if (n == 0) break;
       hasher.update({piece.data(), n});
       total += n;
       if (held_size > 0) {
@@ -474,6 +486,45 @@ class Connection {
     }
     if (held_size > 0) BZZZ_TRY(sink.write({held.data(), held_size}));
     return ok();
+  }
+
+  // The next piece of a body of `left` more bytes: what the header read left in the
+  // buffer, then the socket. n = 0 once the body is complete.
+  error_code read_direct(std::span<uint8_t> piece, uint64_t& left, size_t& n) {
+    size_t wanted = static_cast<size_t>(std::min<uint64_t>(piece.size(), left));
+    n = asio::buffer_copy(asio::buffer(piece.data(), wanted), buffer_.data());
+    buffer_.consume(n);
+    error_code ec;
+    if (n < wanted) {
+      size_t got = 0;
+      stream_->expires_after(options_.io_timeout);
+      ec = run([&](auto handler) {
+        asio::async_read(*stream_, asio::buffer(piece.data() + n, wanted - n),
+                         [&got, handler = std::move(handler)](error_code e, size_t bytes) mutable {
+                           got = bytes;
+                           handler(e);
+                         });
+      });
+      n += got;
+    }
+    left -= n;
+    return ec;
+  }
+
+  error_code read_parsed(bhttp::response_parser<bhttp::buffer_body>& parser, std::span<uint8_t> piece,
+                         size_t& n) {
+    n = 0;
+    while (n == 0 && !parser.is_done()) {
+      parser.get().body().data = piece.data();
+      parser.get().body().size = piece.size();
+      stream_->expires_after(options_.io_timeout);
+      error_code ec = run([&](auto handler) { bhttp::async_read(*stream_, buffer_, parser, std::move(handler)); });
+      if (ec == bhttp::error::need_buffer) ec = {};
+      n = piece.size() - parser.get().body().size;
+      parser.get().body().data = nullptr;
+      if (ec) return ec;
+    }
+    return {};
   }
 
   Error io_error(const error_code& ec, std::string_view while_node) const {

@@ -42,13 +42,15 @@ const config::Schema& node_schema() {
            .help = "keep compressed only when it saves this fraction", .min = 0, .max = 0.99});
     s.add({.key = "store.small_threshold", .kind = Kind::kBytes, .default_value = "16KiB",
            .help = "blobs up to this size go into packs", .min = 0, .max = 16 << 20});
+    s.add({.key = "store.read_cache", .kind = Kind::kBytes, .default_value = "64MiB",
+           .help = "memory for verified small blobs recently read (0: no cache)"});
     s.add({.key = "store.threads", .kind = Kind::kInt, .default_value = "0",
            .help = "hashing/compression threads (0: all cores)", .min = 0, .max = 1024});
     // node
     s.add({.key = "node.io_threads", .kind = Kind::kInt, .default_value = "0",
            .help = "event-loop threads (0: cores, at most 4)", .min = 0, .max = 256});
     s.add({.key = "node.workers", .kind = Kind::kInt, .default_value = "0",
-           .help = "threads for disk work (0: 2 x cores, at least 4)", .min = 0, .max = 1024});
+           .help = "threads for disk work (0: 4 x cores, at least 16)", .min = 0, .max = 1024});
     s.add({.key = "node.drain_delay", .kind = Kind::kDuration, .default_value = "0s",
            .help = "after SIGTERM, keep serving this long while /health/ready fails"});
     s.add({.key = "node.shutdown_timeout", .kind = Kind::kDuration, .default_value = "25s",
@@ -108,6 +110,7 @@ Result<NodeSettings> settings_from(const config::Config& c) {
   s.store.min_savings = c.number("store.min_savings");
   s.store.small_blob_threshold = c.bytes("store.small_threshold");
   s.store.threads = static_cast<unsigned>(c.integer("store.threads"));
+  s.store.read_cache_bytes = c.bytes("store.read_cache");
 
   auto listen = c.host_port("api.listen");
   s.api.name = "api";
@@ -124,7 +127,9 @@ Result<NodeSettings> settings_from(const config::Config& c) {
   auto io = static_cast<unsigned>(c.integer("node.io_threads"));
   s.io_threads = io != 0 ? io : std::min(cores(), 4u);
   auto workers = static_cast<unsigned>(c.integer("node.workers"));
-  s.workers = workers != 0 ? workers : std::max(4u, 2 * cores());
+  // Blocking store calls wait out group fsyncs on these threads, so concurrent puts can
+  // only share an fsync if there are threads enough for them to wait together.
+  s.workers = workers != 0 ? workers : std::max(16u, 4 * cores());
   s.drain_delay = ms(c.duration("node.drain_delay"));
   s.shutdown_timeout = ms(c.duration("node.shutdown_timeout"));
 

@@ -264,8 +264,15 @@ void Store::commit_index(Index::Batch& batch) {
 Status Store::wait_for_index() {
   if (index_pending_.load(std::memory_order_acquire)) std::lock_guard wait(index_mu_);
   if (index_behind_.load()) {
+    // Catch up here rather than wait for the next write: a node that only serves reads
+    // would otherwise refuse them until one came. Holding commit_mu_ means no group is
+    // applying meanwhile (the state replay touches is theirs otherwise).
+    std::lock_guard committing(commit_mu_);
+    if (index_behind_.load() && replay()) index_behind_ = false;
+  }
+  if (index_behind_.load()) {
     // Better no answer than a wrong one: acknowledged changes are in the log but not in
-    // the index, and the next group (or reopening the store) will bring them in.
+    // the index; the next read or group tries again, as does reopening the store.
     return make_error(ErrorCode::kUnavailable,
                       "the index is behind the log after a failed index write; retry, or "
                       "reopen the store to replay the log");

@@ -44,6 +44,7 @@
 #include "content/store/codec.h"
 #include "content/store/index.h"
 #include "content/store/pack.h"
+#include "content/store/read_cache.h"
 
 namespace bzzz::store {
 
@@ -63,6 +64,8 @@ struct StoreOptions {
   uint64_t pack_target_bytes = 256u << 20;    // start a new pack past this size
   double pack_compact_below = 0.5;            // gc rewrites packs whose live share is lower
   std::chrono::milliseconds lock_timeout{30000};
+  uint64_t read_cache_bytes = 64u << 20;      // verified small blobs kept in memory (0: none)
+  uint64_t read_cache_max_entry = 64u << 10;  // larger blobs are never cached
 };
 
 // A stream of bytes to put. read() returns 0 only at the end.
@@ -208,6 +211,10 @@ class Store {
 
   std::unique_ptr<Upload> begin_put();
 
+  // A recently read small blob, from memory: never waits for the disk, so an event loop
+  // may call it. Empty when the blob is not cached (read it the usual way).
+  std::optional<CachedBlob> cached(const Hash& hash);
+
   // Delivers the blob's bytes to the sink only after they verified against the hash.
   Status read_to(const Hash& hash, ByteSink& sink);
   // Delivers bytes [offset, offset+length) of the blob, after verifying all of it.
@@ -351,6 +358,7 @@ class Store {
   bool opened_ = false;
   bool rebuilding_ = false;
   std::atomic<uint64_t> corrupt_reads_{0};
+  ReadCache cache_;
 };
 
 }  // namespace bzzz::store

@@ -126,6 +126,7 @@ Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch
         break;
       }
       case Mutation::Kind::kReplace: {
+        cache_.erase(m->hash);  // the cached meta would go stale
         if (!cur || !same_place(*cur, m->expected)) {
           // Moved or removed meanwhile; the caller's work is simply moot.
           if (!m->temp_path.empty()) plan.drop_temps.push_back(m->temp_path);
@@ -176,6 +177,7 @@ Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch
         break;
       }
       case Mutation::Kind::kMarkCorrupt: {
+        cache_.erase(m->hash);
         if (cur && same_place(*cur, m->expected) && !cur->corrupt) {
           cur->corrupt = true;
           plan.staged[m->hash] = *cur;
@@ -189,6 +191,7 @@ Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch
           break;
         }
         log_record(RecordType::kTombstone, m->hash, *cur, {});
+        cache_.erase(m->hash);
         if (cur->location == Location::kFile) plan.unlinks.push_back(blob_path(m->hash));
         plan.staged.erase(m->hash);
         plan.erased.insert(m->hash);

@@ -23,7 +23,9 @@ using internal::now_ns;
 // open and replay
 
 Store::Store(std::string data_dir, StoreOptions options)
-    : data_dir_(std::move(data_dir)), options_(options) {
+    : data_dir_(std::move(data_dir)),
+      options_(options),
+      cache_(options.read_cache_bytes, options.read_cache_max_entry) {
   open_ns_ = internal::now_ns();
   data_root_ = fs::join(data_dir_, "blobs/data");
   temp_dir_ = fs::join(data_dir_, "blobs/temp");

@@ -40,6 +40,12 @@ Status Store::list(const std::function<bool(const Hash&, const BlobMeta&)>& fn) 
   return index_->scan(fn);
 }
 
+std::optional<CachedBlob> Store::cached(const Hash& hash) {
+  auto hit = cache_.get(hash);
+  if (hit) note_access(hash, hit->meta);
+  return hit;
+}
+
 Result<std::vector<uint8_t>> Store::read(const Hash& hash) {
   internal::VectorSink sink;
   BZZZ_TRY(read_to(hash, sink));
@@ -226,6 +232,7 @@ Status Store::read_once(const Hash& hash, const BlobMeta& meta, ByteSink& sink, 
       return fail(corrupt(hash, fmt::format("its bytes in {} hash to {}", pack_file_name(meta.pack_id),
                                             blake3(bytes).hex())));
     }
+    cache_.put(hash, meta, bytes);
     return sink.write(bytes);
   }
   return read_file(hash, meta, sink, retry);

@@ -25,6 +25,16 @@ namespace {
 
 constexpr size_t kUploadPiece = 1u << 20;
 constexpr size_t kSmallBody = 64 * 1024;  // read whole, then one store call
+constexpr uint64_t kInMemoryGet = 4u << 20; // packed or compressed blobs up to this are read whole
+
+class VectorSink final : public store::ByteSink {
+ public:
+  Status write(std::span<const uint8_t> d) override {
+    data.insert(data.end(), d.begin(), d.end());
+    return ok();
+  }
+  std::vector<uint8_t> data;
+};
 
 asio::awaitable<std::optional<Hash>> hash_param(Exchange& ex) {
   auto hash = Hash::parse(ex.param("hash"));
@@ -94,6 +104,46 @@ StoreApi::StoreApi(store::Store& store, asio::thread_pool& workers, prometheus::
 
 StoreApi::~StoreApi() = default;
 
+void StoreApi::decide(Fetch& f, const Hash& hash, const store::BlobMeta& meta,
+                      const std::string& if_none_match, const std::string& range_text) {
+  f.meta = meta;
+  f.range = {0, meta.size};
+  if (etag_matches(if_none_match, hash)) {
+    f.not_modified = true;
+    return;
+  }
+  if (range_text.empty()) return;
+  auto parsed = parse_range(range_text, meta.size);
+  if (!parsed) {
+    f.range_error = parsed.error().message();
+    return;
+  }
+  f.range = *parsed;
+  f.partial = true;
+}
+
+Result<StoreApi::Fetch> StoreApi::fetch(const Hash& hash, const std::string& if_none_match,
+                                        const std::string& range_text, bool head) {
+  Fetch f;
+  BZZZ_ASSIGN_OR_RETURN(auto meta, store_.stat(hash));
+  decide(f, hash, meta, if_none_match, range_text);
+  if (head || f.not_modified || !f.range_error.empty()) return f;
+  if (f.meta.location == store::Location::kFile && f.meta.codec == store::Codec::kRaw) {
+    BZZZ_ASSIGN_OR_RETURN(f.file, store_.open_verified_file(hash));
+    if (f.file) return f;
+  }
+  if (f.meta.size <= kInMemoryGet) {
+    VectorSink sink;
+    BZZZ_TRY(store_.read_to(hash, sink));
+    if (sink.data.size() != f.meta.size) {
+      return make_error(ErrorCode::kInternal, fmt::format("blob {} changed size while read", hash.hex()));
+    }
+    f.bytes.assign(reinterpret_cast<const char*>(sink.data.data()) + f.range.offset, f.range.length);
+    f.in_memory = true;
+  }
+  return f;
+}
+
 std::shared_ptr<prometheus::Collectable> StoreApi::collectable() const {
   return metrics_ ? metrics_->gauges : nullptr;
 }
@@ -162,73 +212,72 @@ void StoreApi::add_routes(http::Router& router) {
     co_await ex.send_json(Status_::created, put_json(*put), header);
   });
 
-  // GET (and HEAD) /v1/blobs/{hash}: verified bytes, with Range and ETag.
+  // GET (and HEAD) /v1/blobs/{hash}: verified bytes, with Range and ETag. One trip to
+  // the worker pool decides everything and, for all but large compressed blobs, also
+  // fetches what is sent: verified bytes in memory, or a verified raw file for sendfile.
   router.add(verb::get, "/v1/blobs/{hash}", [this, count](Exchange& ex) -> asio::awaitable<void> {
     auto hash = co_await hash_param(ex);
     if (!hash) co_return;
-    auto meta = co_await run_blocking(workers_, [&] { return store_.stat(*hash); });
-    if (!meta) {
-      count("get", false);
-      co_await ex.send_error(meta.error());
-      co_return;
+    std::string if_none_match(ex.header(boost::beast::http::field::if_none_match));
+    std::string range_text(ex.header(boost::beast::http::field::range));
+    bool head = ex.is_head();
+    Result<Fetch> fetched = Fetch{};
+    if (auto hit = store_.cached(*hash)) {
+      // Hot and small: answered from memory without leaving the event loop.
+      decide(*fetched, *hash, hit->meta, if_none_match, range_text);
+      if (!fetched->not_modified && fetched->range_error.empty() && !head) {
+        fetched->bytes.assign(hit->bytes->data() + fetched->range.offset, fetched->range.length);
+        fetched->in_memory = true;
+      }
+    } else {
+      fetched = co_await run_blocking(workers_, [&]() -> Result<Fetch> {
+        return fetch(*hash, if_none_match, range_text, head);
+      });
     }
-    std::string etag = etag_of(*hash);
+    if (!fetched) {
+      count("get", false);
+      co_return co_await ex.send_error(fetched.error());
+    }
+    Fetch& f = *fetched;
     Exchange::Header header;
-    header.emplace_back("ETag", etag);
+    header.emplace_back("ETag", etag_of(*hash));
     header.emplace_back("Accept-Ranges", "bytes");
     header.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
-    if (etag_matches(ex.header(boost::beast::http::field::if_none_match), *hash)) {
-      co_await ex.send(Status_::not_modified, "", "application/octet-stream", header);
-      co_return;
+    if (f.not_modified) co_return co_await ex.send(Status_::not_modified, "", "application/octet-stream", header);
+    if (!f.range_error.empty()) {
+      header.emplace_back("Content-Range", fmt::format("bytes */{}", f.meta.size));
+      co_return co_await ex.send_error(Status_::range_not_satisfiable, "bad_range", f.range_error, header);
     }
-    ByteRange range{0, meta->size};
-    Status_ status = Status_::ok;
-    if (auto text = ex.header(boost::beast::http::field::range); !text.empty()) {
-      auto parsed = parse_range(text, meta->size);
-      if (!parsed) {
-        header.emplace_back("Content-Range", fmt::format("bytes */{}", meta->size));
-        co_await ex.send_error(Status_::range_not_satisfiable, "bad_range", parsed.error().message(), header);
-        co_return;
-      }
-      range = *parsed;
-      status = Status_::partial_content;
-      header.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", range.offset,
-                                                       range.offset + range.length - 1, meta->size));
+    Status_ status = f.partial ? Status_::partial_content : Status_::ok;
+    if (f.partial) {
+      header.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", f.range.offset,
+                                                       f.range.offset + f.range.length - 1, f.meta.size));
     }
-    if (ex.is_head()) {
-      (void)co_await ex.send_header(status, range.length, "application/octet-stream", header);
-      co_return;
-    }
-    auto file = co_await run_blocking(workers_, [&] { return store_.open_verified_file(*hash); });
-    if (!file) {
-      count("get", false);
-      co_await ex.send_error(file.error());
-      co_return;
-    }
-    if (file->has_value()) {
-      Status sent = co_await ex.send_header(status, range.length, "application/octet-stream", header);
-      if (sent) sent = co_await ex.send_file((*file)->file.fd(), range.offset, range.length);
-      count("get", sent.has_value());
-      if (sent && metrics_) metrics_->get_bytes.Increment(static_cast<double>(range.length));
+    if (head) co_return (void)co_await ex.send_header(status, f.range.length, "application/octet-stream", header);
+
+    Status sent = ok();
+    if (f.file) {
+      sent = co_await ex.send_header(status, f.range.length, "application/octet-stream", header);
+      if (sent) sent = co_await ex.send_file(f.file->file.fd(), f.range.offset, f.range.length);
       co_await run_blocking(workers_, [&] {
-        file->reset();  // closes the descriptor
+        f.file.reset();  // closing a descriptor can block on some filesystems
         return 0;
       });
-      co_return;
+    } else if (f.in_memory) {
+      // Header and body in one write: small reads are most requests.
+      co_await ex.send(status, std::move(f.bytes), "application/octet-stream", header);
+      if (ex.broken()) sent = make_error(ErrorCode::kUnavailable, "client went away");
+    } else {
+      // Large and compressed: decoded and verified on a worker, sent piece by piece.
+      ConnectionSink sink(ex, co_await asio::this_coro::executor, status, f.range.length, header);
+      sent = co_await run_blocking(workers_, [&] {
+        return store_.read_range_to(*hash, f.range.offset, f.range.length, sink);
+      });
+      if (!sent && !sink.started()) co_return co_await ex.send_error(sent.error());
+      if (!sent) ex.close_after();  // the header went out; only a cut connection can say it failed
     }
-    ConnectionSink sink(ex, co_await asio::this_coro::executor, status, range.length, header);
-    auto read = co_await run_blocking(workers_, [&] {
-      return store_.read_range_to(*hash, range.offset, range.length, sink);
-    });
-    count("get", read.has_value());
-    if (read && !sink.started()) {
-      (void)co_await ex.send_header(status, 0, "application/octet-stream", header);
-    } else if (!read && !sink.started()) {
-      co_await ex.send_error(read.error());
-    } else if (!read) {
-      ex.close_after();  // the header went out; only a cut connection can say it failed
-    }
-    if (read && metrics_) metrics_->get_bytes.Increment(static_cast<double>(range.length));
+    count("get", sent.has_value());
+    if (sent && metrics_) metrics_->get_bytes.Increment(static_cast<double>(f.range.length));
   });
 
   // GET /v1/blobs/{hash}/meta: what the store knows of a blob.

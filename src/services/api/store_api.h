@@ -13,6 +13,7 @@
 #include <prometheus/registry.h>
 
 #include "content/store/store.h"
+#include "services/api/range.h"
 #include "services/http/router.h"
 
 namespace bzzz::api {
@@ -29,6 +30,23 @@ class StoreApi {
   std::shared_ptr<prometheus::Collectable> collectable() const;
 
  private:
+  // What a GET needs, found in one trip to the worker pool.
+  struct Fetch {
+    store::BlobMeta meta;
+    bool not_modified = false;
+    std::string range_error;  // a Range header that cannot be served (416)
+    bool partial = false;
+    ByteRange range;
+    std::optional<store::Store::VerifiedFile> file;  // a raw file, verified: sendfile
+    bool in_memory = false;                           // else: bytes holds the range, verified
+    std::string bytes;
+  };
+  // Not modified? Which range? Pure, given the blob's meta.
+  static void decide(Fetch& f, const Hash& hash, const store::BlobMeta& meta,
+                     const std::string& if_none_match, const std::string& range_text);
+  Result<Fetch> fetch(const Hash& hash, const std::string& if_none_match, const std::string& range_text,
+                      bool head);
+
   store::Store& store_;
   boost::asio::thread_pool& workers_;
   std::shared_ptr<StoreMetrics> metrics_;

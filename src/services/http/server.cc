@@ -193,6 +193,10 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
       if (ec == bhttp::error::header_limit) {
         status_line = "431 Request Header Fields Too Large";
         code = "header_too_large";
+      } else if (ec == bhttp::error::body_limit) {
+        // A Content-Length over the limit is refused before a byte of the body is read.
+        status_line = "413 Content Too Large";
+        code = "too_large";
       } else if (ec == beast::error::timeout) {
         status_line = "408 Request Timeout";
         code = "timeout";
@@ -208,6 +212,9 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
                                : ec == bhttp::error::header_limit
                                      ? fmt::format("request header larger than {} bytes",
                                                    limits.max_header_bytes)
+                               : ec == bhttp::error::body_limit
+                                     ? fmt::format("request body is larger than the limit of {} bytes",
+                                                   limits.max_body_bytes)
                                      : fmt::format("malformed request: {}", ec.message());
         std::string body = fmt::format("{{\"error\":{{\"code\":\"{}\",\"message\":\"{}\"}}}}\n", code, text);
         std::string raw = fmt::format(
@@ -220,13 +227,22 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
       break;
     }
 
+    // A Transfer-Encoding whose last coding is not chunked leaves the body's end
+    // unknowable; reading on would let the body pose as the next request (smuggling).
+    // RFC 9112 6.3: answer 400 and close.
+    bool bad_framing = parser.get().find(bhttp::field::transfer_encoding) != parser.get().end() &&
+                       !parser.chunked();
     auto decoded = decode_path(std::string_view(parser.get().target()).substr(
         0, std::string_view(parser.get().target()).find('?')));
     Router::Match match;
     if (decoded) match = router_.match(parser.get().method(), *decoded);
     Exchange exchange(stream, buffer, parser, limits, decoded.value_or(""), match.params,
                       draining_.load());
-    if (!decoded) {
+    if (bad_framing) {
+      exchange.close_after();
+      co_await exchange.send_error(Status_::bad_request, "malformed_request",
+                                   "Transfer-Encoding must end in chunked (or be absent)");
+    } else if (!decoded) {
       co_await exchange.send_error(Status_::bad_request, "malformed_request",
                                    "the request path has a malformed or forbidden %-escape");
     } else {
