@@ -94,6 +94,8 @@ Result<PutResult> Store::put_small(std::span<const uint8_t> data) {
   m.meta.stored_size = m.payload.size();
   BZZZ_TRY(submit({&m}));
   BZZZ_TRY(m.status);
+  // What was just published is what is read next, as a rule.
+  cache_.put(m.hash, m.result, data);
   return PutResult{m.hash, m.result, m.deduplicated};
 }
 
