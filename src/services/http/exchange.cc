@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
@@ -99,6 +100,22 @@ bool Exchange::keep_alive() const {
 }
 
 asio::awaitable<Result<size_t>> Exchange::read_some(std::span<uint8_t> buf) {
+  if (!continued_ && !parser_.is_done()) {
+    continued_ = true;
+    // A client that asked to wait (curl does for large bodies) hears it may go on only
+    // now that a handler wants the body: a refusal sent before this saves the upload.
+    if (beast::iequals(header(bhttp::field::expect), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(limits_.io_timeout);
+      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
+      bytes_out_ += n;
+      if (ec) {
+        broken_ = true;
+        keep_alive_ = false;
+        co_return make_error(ErrorCode::kUnavailable, fmt::format("client went away: {}", ec.message()));
+      }
+    }
+  }
   while (!parser_.is_done() && !buf.empty()) {
     auto& body = parser_.get().body();
     body.data = buf.data();

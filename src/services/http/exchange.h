@@ -106,6 +106,7 @@ class Exchange {
   bool keep_alive_ = true;
   bool responded_ = false;
   bool broken_ = false;
+  bool continued_ = false;  // an Expect: 100-continue was answered (or not asked for)
   unsigned status_code_ = 0;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;

@@ -176,8 +176,6 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
       if (ec) break;
       buffer.commit(n);
     }
-    conn->idle = false;
-    in_flight_.fetch_add(1);
     auto started = std::chrono::steady_clock::now();
 
     Exchange::Parser parser;
@@ -187,7 +185,6 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     auto [ec, unused] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
     (void)unused;
     if (ec) {
-      in_flight_.fetch_sub(1);
       // Answer what can be answered; a client that went silent gets nothing.
       std::string_view status_line, code, message;
       if (ec == bhttp::error::header_limit) {
@@ -226,6 +223,11 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
       }
       break;
     }
+
+    // A request counts as work in flight only once its header is in: a client still
+    // sending one is idle to drain(), which closes it rather than wait for it.
+    conn->idle = false;
+    in_flight_.fetch_add(1);
 
     // A Transfer-Encoding whose last coding is not chunked leaves the body's end
     // unknowable; reading on would let the body pose as the next request (smuggling).
