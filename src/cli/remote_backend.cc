@@ -11,8 +11,8 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -62,8 +62,9 @@ Result<Url> parse_url(std::string_view text) {
                       fmt::format("node URL '{}' {} (expected http://host:port)", text, why));
   };
   std::string_view rest = text;
-  while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.front()))) rest.remove_prefix(1);
-  while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.back()))) rest.remove_suffix(1);
+  auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!rest.empty() && space(rest.front())) rest.remove_prefix(1);
+  while (!rest.empty() && space(rest.back())) rest.remove_suffix(1);
   if (rest.starts_with("https://")) return bad("uses https, which the CLI does not speak");
   if (rest.starts_with("http://")) {
     rest.remove_prefix(7);
@@ -74,8 +75,12 @@ Result<Url> parse_url(std::string_view text) {
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
   while (path.ends_with('/')) path.remove_suffix(1);
-  if (path.find_first_of("?# ") != std::string_view::npos) return bad("has a query, fragment or space in its path");
-  if (authority.find('@') != std::string_view::npos) return bad("carries credentials (pass the API token as the token)");
+  if (path.find_first_of("?# ") != std::string_view::npos) {
+    return bad("has a query, fragment or space in its path");
+  }
+  if (authority.find('@') != std::string_view::npos) {
+    return bad("carries credentials (pass the API token as the token)");
+  }
 
   std::string_view host = authority, port;
   bool has_port = false;
@@ -97,8 +102,8 @@ Result<Url> parse_url(std::string_view text) {
   }
   if (host.empty()) return bad("has no host");
   if (has_port) {
-    bool digits = !port.empty() && port.size() <= 5 &&
-                  std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    bool digits = !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), digit);
     if (!digits || std::stoul(std::string(port)) == 0 || std::stoul(std::string(port)) > 65535) {
       return bad("has no valid port (1 to 65535)");
     }
@@ -153,8 +158,8 @@ Error answer_error(const Url& url, const Answer& answer, bool sent_token) {
   json doc = json::parse(answer.body, nullptr, false);
   if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
     const json& e = doc["error"];
-    if (e.contains("message") && e["message"].is_string()) message = e["message"].get<std::string>();
-    if (e.contains("code") && e["code"].is_string()) name = e["code"].get<std::string>();
+    if (e.contains("message") && e["message"].is_string()) message = e["message"];
+    if (e.contains("code") && e["code"].is_string()) name = e["code"];
   }
   if (message.empty()) {
     // Not one of ours (a proxy, another program on the port): show what came back.
@@ -172,8 +177,8 @@ Error answer_error(const Url& url, const Answer& answer, bool sent_token) {
 }
 
 Error unexpected_doc(const Url& url, std::string_view what, const std::string& why) {
-  return Error(ErrorCode::kInternal,
-               fmt::format("node at {} answered {} with an unexpected document: {}", url.text, what, why));
+  return Error(ErrorCode::kInternal, fmt::format("node at {} answered {} with an unexpected document: {}",
+                                                 url.text, what, why));
 }
 
 Result<json> parse_doc(const Url& url, std::string_view what, const std::string& body) {
@@ -216,18 +221,20 @@ class Connection {
     error_code ec;
     auto endpoints = resolver.resolve(url_.host, url_.port, ec);
     if (ec) {
-      return make_error(ErrorCode::kUnavailable, fmt::format("no bzzz node answers at {}: cannot resolve '{}': {}",
-                                                             url_.text, url_.host, ec.message()));
+      return make_error(ErrorCode::kUnavailable,
+                        fmt::format("no bzzz node answers at {}: cannot resolve '{}': {}", url_.text,
+                                    url_.host, ec.message()));
     }
     stream_.emplace(io_);
     stream_->expires_after(options_.connect_timeout);
-    ec = run([&](auto handler) { stream_->async_connect(endpoints, std::move(handler)); });
+    ec = run([&](auto done) { stream_->async_connect(endpoints, std::move(done)); });
     if (ec) {
       close();
       std::string why = ec == beast::error::timeout
                             ? fmt::format("no answer within {} ms", options_.connect_timeout.count())
                             : ec.message();
-      return make_error(ErrorCode::kUnavailable, fmt::format("no bzzz node answers at {}: {}", url_.text, why));
+      return make_error(ErrorCode::kUnavailable,
+                        fmt::format("no bzzz node answers at {}: {}", url_.text, why));
     }
     stream_->socket().set_option(tcp::no_delay(true), ec);
     // Beast reads at most the buffer's free capacity (but at least 512 bytes) per call,
@@ -250,8 +257,7 @@ class Connection {
       bhttp::request<bhttp::empty_body> req{method, target, 11};
       prepare(req);
       if (method != bhttp::verb::get && method != bhttp::verb::head) req.content_length(0);
-      stream_->expires_after(options_.io_timeout);
-      error_code ec = run([&](auto handler) { bhttp::async_write(*stream_, req, std::move(handler)); });
+      error_code ec = write(req);
       Answer answer;
       bool got_some = false;
       if (!ec) ec = read_answer(answer, got_some, long_running);
@@ -278,7 +284,7 @@ class Connection {
     req.body().more = true;
     bhttp::request_serializer<bhttp::buffer_body> sr{req};
     stream_->expires_after(options_.io_timeout);
-    error_code ec = run([&](auto handler) { bhttp::async_write_header(*stream_, sr, std::move(handler)); });
+    error_code ec = run([&](auto done) { bhttp::async_write_header(*stream_, sr, std::move(done)); });
     if (ec) {
       close();
       return fail(io_error(ec, "taking the upload"));
@@ -296,8 +302,7 @@ class Connection {
       req.body().data = *n > 0 ? buf.data() : nullptr;
       req.body().size = *n;
       req.body().more = *n > 0;
-      stream_->expires_after(options_.io_timeout);
-      ec = run([&](auto handler) { bhttp::async_write(*stream_, sr, std::move(handler)); });
+      ec = write(sr);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) break;
       complete = *n == 0;
@@ -331,14 +336,10 @@ class Connection {
       bool reused = used_;
       bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
       prepare(req);
-      stream_->expires_after(options_.io_timeout);
-      error_code ec = run([&](auto handler) { bhttp::async_write(*stream_, req, std::move(handler)); });
+      error_code ec = write(req);
       bhttp::response_parser<bhttp::buffer_body> parser;
       parser.body_limit(boost::none);
-      if (!ec) {
-        stream_->expires_after(options_.io_timeout);
-        ec = run([&](auto handler) { bhttp::async_read_header(*stream_, buffer_, parser, std::move(handler)); });
-      }
+      if (!ec) ec = read_header(parser);
       if (ec) {
         close();
         if (reused && attempt == 0 && !parser.got_some() && is_disconnect(ec)) continue;
@@ -357,6 +358,29 @@ class Connection {
     io_.restart();
     io_.run();
     return result;
+  }
+
+  // A message or a serializer (which may return need_buffer: its piece went out).
+  template <class Message>
+  error_code write(Message& message) {
+    stream_->expires_after(options_.io_timeout);
+    return run([&](auto done) { bhttp::async_write(*stream_, message, std::move(done)); });
+  }
+
+  template <class Parser>
+  error_code read_header(Parser& parser, bool bounded = true) {
+    if (bounded) {
+      stream_->expires_after(options_.io_timeout);
+    } else {
+      stream_->expires_never();
+    }
+    return run([&](auto done) { bhttp::async_read_header(*stream_, buffer_, parser, std::move(done)); });
+  }
+
+  template <class Parser>
+  error_code read(Parser& parser) {
+    stream_->expires_after(options_.io_timeout);
+    return run([&](auto done) { bhttp::async_read(*stream_, buffer_, parser, std::move(done)); });
   }
 
   template <class Request>
@@ -403,16 +427,10 @@ class Connection {
   error_code read_answer(Answer& answer, bool& got_some, bool long_running) {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(kJsonLimit);
-    if (long_running) {
-      stream_->expires_never();
-    } else {
-      stream_->expires_after(options_.io_timeout);
-    }
-    error_code ec = run([&](auto handler) { bhttp::async_read_header(*stream_, buffer_, parser, std::move(handler)); });
+    error_code ec = read_header(parser, !long_running);
     got_some = parser.got_some();
     if (ec) return ec;
-    stream_->expires_after(options_.io_timeout);
-    ec = run([&](auto handler) { bhttp::async_read(*stream_, buffer_, parser, std::move(handler)); });
+    ec = read(parser);
     if (ec) return ec;
     answer.status = parser.get().result_int();
     answer.reason = std::string(parser.get().reason());
@@ -429,8 +447,7 @@ class Connection {
   Status read_error_answer(bhttp::response_parser<bhttp::buffer_body>&& header_only) {
     bhttp::response_parser<bhttp::string_body> parser(std::move(header_only));
     parser.body_limit(kErrorBodyLimit);
-    stream_->expires_after(options_.io_timeout);
-    error_code ec = run([&](auto handler) { bhttp::async_read(*stream_, buffer_, parser, std::move(handler)); });
+    error_code ec = read(parser);
     if (ec) {
       close();
       return fail(io_error(ec, "answering"));
@@ -498,11 +515,11 @@ class Connection {
     if (n < wanted) {
       size_t got = 0;
       stream_->expires_after(options_.io_timeout);
-      ec = run([&](auto handler) {
+      ec = run([&](auto done) {
         asio::async_read(*stream_, asio::buffer(piece.data() + n, wanted - n),
-                         [&got, handler = std::move(handler)](error_code e, size_t bytes) mutable {
+                         [&got, done = std::move(done)](error_code e, size_t bytes) mutable {
                            got = bytes;
-                           handler(e);
+                           done(e);
                          });
       });
       n += got;
@@ -517,8 +534,7 @@ class Connection {
     while (n == 0 && !parser.is_done()) {
       parser.get().body().data = piece.data();
       parser.get().body().size = piece.size();
-      stream_->expires_after(options_.io_timeout);
-      error_code ec = run([&](auto handler) { bhttp::async_read(*stream_, buffer_, parser, std::move(handler)); });
+      error_code ec = read(parser);
       if (ec == bhttp::error::need_buffer) ec = {};
       n = piece.size() - parser.get().body().size;
       parser.get().body().data = nullptr;

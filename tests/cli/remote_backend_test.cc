@@ -1,10 +1,11 @@
 // The CLI's node client against the node's real HTTP API (services/http + services/api
 // over a store in a temp dir, in this process), and against handlers that misbehave on
-// purpose: wrong bytes, early refusals, silence, foreign error pages.
+// purpose: wrong bytes, early refusals, silence, foreign error pages, chunked answers.
 #include "cli/remote_backend.h"
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -14,10 +15,13 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "base/crypto/blake3.h"
@@ -399,20 +403,20 @@ TEST(RemoteBackend, ReconnectsAfterTheNodeClosedAnIdleConnection) {
   auto backend = connect_to(options_for(node));
   ASSERT_TRUE(backend);
   ASSERT_TRUE(backend->stats());
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(400ms);
   auto stats = backend->stats();
   EXPECT_TRUE(stats) << stats.error().message();
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(400ms);
   auto data = testing::random_bytes(2 << 20, 6);
   store::SpanSource source(data);
   auto put = backend->put(source);
   ASSERT_TRUE(put) << put.error().message();
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(400ms);
   VectorSink sink;
   auto got = backend->get(put->hash, sink);
   ASSERT_TRUE(got) << got.error().message();
   EXPECT_TRUE(sink.bytes == data);
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(400ms);
   EXPECT_TRUE(backend->pin(put->hash));  // not retried, but found closed before sending
 }
 
@@ -474,6 +478,51 @@ TEST(RemoteBackend, BytesThatDoNotMatchTheHashAreCorrupt) {
   EXPECT_TRUE(sink.bytes == wrong);
 }
 
+// A proxy may answer chunked, or with a body that ends when the connection does.
+TEST(RemoteBackend, ChunkedAndCloseDelimitedBodies) {
+  auto data = testing::random_bytes((3 << 20) / 2 + 77, 11);
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  std::thread proxy([&] {
+    for (int i = 0; i < 2; ++i) {
+      asio::ip::tcp::socket socket(io);
+      acceptor.accept(socket);
+      std::string request;
+      char c;
+      while (request.find("\r\n\r\n") == std::string::npos && asio::read(socket, asio::buffer(&c, 1))) {
+        request += c;
+      }
+      std::string answer;
+      if (i == 0) {
+        answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for (size_t at = 0; at < data.size(); at += 300000) {
+          size_t n = std::min<size_t>(300000, data.size() - at);
+          answer += fmt::format("{:x}\r\n", n);
+          answer.append(reinterpret_cast<const char*>(data.data()) + at, n);
+          answer += "\r\n";
+        }
+        answer += "0\r\n\r\n";
+      } else {
+        answer = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+        answer.append(reinterpret_cast<const char*>(data.data()), data.size());
+      }
+      asio::write(socket, asio::buffer(answer));
+      socket.shutdown(asio::ip::tcp::socket::shutdown_both);
+    }
+  });
+  RemoteOptions o;
+  o.url = "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+  auto backend = connect_remote(o);  // the check connection is the first one served
+  ASSERT_TRUE(backend) << backend.error().message();
+  for (int i = 0; i < 2; ++i) {
+    VectorSink sink;
+    auto got = (*backend)->get(blake3(data), sink);
+    ASSERT_TRUE(got) << i << ": " << got.error().message();
+    EXPECT_TRUE(sink.bytes == data) << i;
+  }
+  proxy.join();
+}
+
 TEST(RemoteBackend, EarlyRefusalOfAnUploadIsHeard) {
   NodeOptions options;
   options.store_api = false;
@@ -514,14 +563,21 @@ TEST(RemoteBackend, ForeignErrorPagesAndTimeouts) {
       co_await ex.send(Status_::bad_gateway, std::move(body), "text/html");
     });
     router.add(verb::get, "/v1/pins", [](Exchange& ex) -> asio::awaitable<void> {
-      asio::steady_timer timer(co_await asio::this_coro::executor, 1s);
+      asio::steady_timer timer(co_await asio::this_coro::executor, 1500ms);
       co_await timer.async_wait(asio::use_awaitable);
       nlohmann::json doc = {{"pins", nlohmann::json::array()}};
       co_await ex.send_json(Status_::ok, doc);
     });
+    // Reads no body and says nothing for a while.
+    router.add(verb::post, "/v1/blobs", [](Exchange& ex) -> asio::awaitable<void> {
+      asio::steady_timer timer(co_await asio::this_coro::executor, 1500ms);
+      co_await timer.async_wait(asio::use_awaitable);
+      ex.close_after();
+      co_await ex.send_error(Status_::service_unavailable, "draining", "too late");
+    });
     // Slower than the I/O timeout: long operations wait for their answer anyway.
     router.add(verb::post, "/v1/verify", [](Exchange& ex) -> asio::awaitable<void> {
-      asio::steady_timer timer(co_await asio::this_coro::executor, 600ms);
+      asio::steady_timer timer(co_await asio::this_coro::executor, 1s);
       co_await timer.async_wait(asio::use_awaitable);
       nlohmann::json doc = api::verify_json(store::VerifyReport{});
       co_await ex.send_json(Status_::ok, doc);
@@ -529,7 +585,7 @@ TEST(RemoteBackend, ForeignErrorPagesAndTimeouts) {
   };
   TestNode node(options);
   auto o = options_for(node);
-  o.io_timeout = 200ms;
+  o.io_timeout = 400ms;
   auto backend = connect_to(o);
   ASSERT_TRUE(backend);
 
@@ -543,6 +599,12 @@ TEST(RemoteBackend, ForeignErrorPagesAndTimeouts) {
   auto pins = backend->pins();
   ASSERT_FALSE(pins);
   EXPECT_EQ(pins.error().code(), ErrorCode::kTimeout) << pins.error().message();
+
+  auto data = testing::random_bytes(64 << 20, 12);
+  store::SpanSource source(data);
+  auto put = backend->put(source);
+  ASSERT_FALSE(put);
+  EXPECT_EQ(put.error().code(), ErrorCode::kTimeout) << put.error().message();
 
   auto verify = backend->verify();
   ASSERT_TRUE(verify) << verify.error().message();

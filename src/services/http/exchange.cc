@@ -116,6 +116,12 @@ asio::awaitable<Result<size_t>> Exchange::read_some(std::span<uint8_t> buf) {
       }
     }
   }
+  // Beast reads into the connection buffer first, as much as its free space allows: a
+  // large body gets a large one, or every read would be a 4 KiB system call.
+  constexpr size_t kBodyBuffer = 256 * 1024;
+  if (buffer_.capacity() < kBodyBuffer && (chunked() || content_length().value_or(0) > 64 * 1024)) {
+    buffer_.reserve(kBodyBuffer);
+  }
   while (!parser_.is_done() && !buf.empty()) {
     auto& body = parser_.get().body();
     body.data = buf.data();

@@ -163,6 +163,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
   if (open_connections_) open_connections_->Increment();
   auto& stream = conn->stream;
   beast::flat_buffer buffer;
+  bool unread_body = false;
   const Limits& limits = options_.limits;
 
   for (;;) {
@@ -221,6 +222,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
         stream.expires_after(std::chrono::seconds(2));
         co_await asio::async_write(stream, asio::buffer(raw), kTuple);
       }
+      unread_body = ec == bhttp::error::body_limit;  // the body is on its way
       break;
     }
 
@@ -253,10 +255,25 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     observe(match.route, std::string_view(bhttp::to_string(parser.get().method())), exchange, seconds);
     in_flight_.fetch_sub(1);
-    if (!exchange.keep_alive()) break;
+    if (!exchange.keep_alive()) {
+      unread_body = !parser.is_done() && !exchange.broken();
+      break;
+    }
   }
 
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (unread_body) {
+    // Closing with request bytes unread makes the kernel send a reset, which can destroy
+    // the answer (a 413, a 507) before the client reads it: discard for a moment first.
+    std::vector<char> sink(64 * 1024);
+    size_t discarded = 0;
+    stream.expires_after(std::chrono::seconds(1));
+    while (discarded < (8u << 20)) {
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+      if (rec) break;
+      discarded += n;
+    }
+  }
   stream.close();
   {
     std::lock_guard lock(conns_mu_);
