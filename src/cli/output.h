@@ -30,6 +30,5 @@ class Output {
 };
 
 std::string human_bytes(uint64_t bytes);
-std::string iso_time(int64_t unix_ns);
 
 }  // namespace bzzz::cli

@@ -174,7 +174,7 @@ int run_stat(const GlobalOptions& g, const Output& out, const std::string& hash_
                        parsed.hash->hex(), parsed.hash->cid(), meta->size, human_bytes(meta->size),
                        meta->stored_size, store::codec_name(meta->codec),
                        meta->location == store::Location::kPack ? "pack" : "file", meta->pins,
-                       iso_time(meta->created_ns), iso_time(meta->accessed_ns),
+                       api::iso_time(meta->created_ns), api::iso_time(meta->accessed_ns),
                        meta->corrupt ? "\ncorrupt:     yes (its stored bytes failed verification; "
                                        "putting the same content again repairs it)"
                                      : ""));

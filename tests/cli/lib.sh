@@ -265,7 +265,32 @@ finish_tests() {
 # rand_below N: a random integer in [0, N).
 rand_below() { echo $((RANDOM % $1)); }
 
+# --- for tests that run a node ---------------------------------------------------------
+
+# The Python interpreter itself, found once: a version manager's shim can take a second
+# per start.
+PY="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)"
+
 # free_port: a TCP port on loopback nothing listens on now.
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# alive PID: the process exists and is not a zombie (kill -0 succeeds on a zombie).
+alive() {
+  local st
+  st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  st="${st##*) }"
+  [[ "${st:0:1}" != Z ]]
+}
+
+# stop_node PID [SECONDS]: SIGTERM, then SIGKILL if it is still running after SECONDS.
+stop_node() {
+  local pid="$1" secs="${2:-30}" i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < secs * 10; i++)); do
+    alive "$pid" || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
 }

@@ -26,35 +26,10 @@
 # Every error body is JSON {"error":{"code","message"}}.
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 need_cmd python3 curl b3sum cmp
-# The interpreter itself, once: a version manager's shim can take a second per start.
-PY="$(python3 -c 'import sys; print(sys.executable)')"
 PROBE="$(dirname "${BASH_SOURCE[0]}")/http_probe.py"
 [[ -f "$PROBE" ]] || fail "missing $PROBE"
 
 HEADER_TIMEOUT=2 IDLE_TIMEOUT=5 IO_TIMEOUT=2 MAX_BODY=1048576 MAX_HEADER=8192
-
-free_port() {
-  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# alive PID: the process exists and is not a zombie (kill -0 succeeds on a zombie).
-alive() {
-  local st
-  st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  st="${st##*) }"
-  [[ "${st:0:1}" != Z ]]
-}
-
-# stop_node PID [SECONDS]: SIGTERM, then SIGKILL if it is still running after SECONDS.
-stop_node() {
-  local pid="$1" secs="${2:-30}" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < secs * 10; i++)); do
-    alive "$pid" || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 
 node_log_tail() { printf '\n--- last lines of %s ---\n' "$NODE_LOG"; tail -n 40 "$NODE_LOG" 2>/dev/null; }
 

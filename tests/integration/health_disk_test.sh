@@ -15,9 +15,6 @@
 # health.shutdown_on_critical=false, so the failing critical check does not stop the node.
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 need_cmd python3 curl jq b3sum cmp df mount umount
-# The interpreter itself, once: a version manager's shim can take a second per start.
-PY="$(python3 -c 'import sys; print(sys.executable)')"
-
 [[ "$(id -u)" == 0 ]] || skip "needs root to mount a small tmpfs (running as uid $(id -u))"
 MNT="$TMP/mnt"
 mkdir -p "$MNT"
@@ -52,23 +49,6 @@ SOFT_FAILS=()
 soft_fail() {
   SOFT_FAILS+=("$1")
   printf 'FAIL (continuing): %s\n' "$1" >&2
-}
-
-alive() {
-  local st
-  st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  st="${st##*) }"
-  [[ "${st:0:1}" != Z ]]
-}
-
-stop_node() {
-  local pid="$1" secs="${2:-30}" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < secs * 10; i++)); do
-    alive "$pid" || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
 }
 
 node_fail() {

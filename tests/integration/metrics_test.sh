@@ -7,31 +7,8 @@
 # (bounded cardinality).
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 need_cmd python3 curl b3sum
-# The interpreter itself, once: a version manager's shim can take a second per start.
-PY="$(python3 -c 'import sys; print(sys.executable)')"
 command -v promtool >/dev/null 2>&1 ||
   skip "this test needs 'promtool' (Debian package 'prometheus') to check the exposition format"
-
-free_port() {
-  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-alive() {
-  local st
-  st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  st="${st##*) }"
-  [[ "${st:0:1}" != Z ]]
-}
-
-stop_node() {
-  local pid="$1" secs="${2:-30}" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < secs * 10; i++)); do
-    alive "$pid" || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 
 NODE_LOG="$TMP/node.log"
 node_fail() { fail "$*

@@ -60,9 +60,6 @@ kill_tracked() {
 on_exit kill_tracked
 
 # (The system python when there is one: a pyenv shim takes a second or more to start.)
-PY=python3
-if [[ -x /usr/bin/python3 ]]; then PY=/usr/bin/python3; fi
-free_port() { "$PY" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 now_ms() { date +%s%3N; }
 

@@ -19,6 +19,16 @@ inline std::unique_ptr<store::Store> open_store(const std::string& dir,
   return opened ? std::move(*opened) : nullptr;
 }
 
+// Keeps whatever a read delivers.
+class CollectSink final : public store::ByteSink {
+ public:
+  Status write(std::span<const uint8_t> d) override {
+    data.insert(data.end(), d.begin(), d.end());
+    return ok();
+  }
+  std::vector<uint8_t> data;
+};
+
 inline store::GcOptions no_grace() {
   store::GcOptions o;
   o.grace = std::chrono::nanoseconds(0);

@@ -134,25 +134,7 @@ std::optional<uint64_t> find_unit(const std::array<Unit, N>& units, std::string_
 
 // Long input is cut so a pasted file cannot flood a log line; control characters are
 // escaped so the message is safe to print.
-std::string quote_value(std::string_view text) {
-  constexpr size_t kMaxShown = 80;
-  std::string out = "\"";
-  size_t shown = text.size() > kMaxShown ? kMaxShown - 3 : text.size();
-  for (size_t i = 0; i < shown; ++i) {
-    auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  if (shown < text.size()) out += "...";
-  out += '"';
-  return out;
-}
+std::string quote_value(std::string_view text) { return quoted(text); }
 
 Result<bool> parse_bool(std::string_view text) {
   std::string word = to_lower(trim(text));

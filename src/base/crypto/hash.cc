@@ -18,31 +18,9 @@ constexpr uint64_t kCodecRaw = 0x55;
 constexpr uint64_t kMultihashBlake3 = 0x1e;
 constexpr uint8_t kCidPrefix[] = {0x01, 0x55, 0x1e, 0x20};
 
-// Long input is cut so a pasted file cannot flood a log line; control characters are
-// escaped so the message is safe to print.
-std::string quote(std::string_view text) {
-  constexpr size_t kMaxShown = 80;
-  std::string out = "\"";
-  size_t shown = text.size() > kMaxShown ? kMaxShown - 3 : text.size();
-  for (size_t i = 0; i < shown; ++i) {
-    auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  if (shown < text.size()) out += "...";
-  out += '"';
-  return out;
-}
-
 tl::unexpected<Error> invalid(std::string_view text, std::string_view why) {
   return make_error(ErrorCode::kInvalidArgument,
-                    fmt::format("invalid hash {}: {}", quote(text), why));
+                    fmt::format("invalid hash {}: {}", quoted(text), why));
 }
 
 // Unsigned LEB128 as multiformats uses it (at most 9 bytes).

@@ -7,6 +7,26 @@
 
 namespace bzzz {
 
+std::string quoted(std::string_view text) {
+  constexpr size_t kMaxShown = 80;
+  std::string out = "\"";
+  size_t shown = text.size() > kMaxShown ? kMaxShown - 3 : text.size();
+  for (size_t i = 0; i < shown; ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  if (shown < text.size()) out += "...";
+  out += '"';
+  return out;
+}
+
 std::string_view error_code_name(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument: return "invalid_argument";

@@ -32,6 +32,10 @@ enum class ErrorCode {
 
 std::string_view error_code_name(ErrorCode code);
 
+// A value as an error message shows it: in double quotes, escaped, cut at 80 bytes, so
+// a hostile or binary input cannot garble the message.
+std::string quoted(std::string_view text);
+
 class Error {
  public:
   Error(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}

@@ -19,6 +19,7 @@
 namespace bzzz::store {
 namespace {
 
+using testing::CollectSink;
 namespace sfs = std::filesystem;
 using testing::random_bytes;
 using testing::TempDir;
@@ -31,15 +32,6 @@ size_t files_in(const std::string& dir) {
   for (const auto& e : sfs::recursive_directory_iterator(dir)) n += e.is_regular_file();
   return n;
 }
-
-class CollectSink final : public ByteSink {
- public:
-  Status write(std::span<const uint8_t> d) override {
-    data.insert(data.end(), d.begin(), d.end());
-    return ok();
-  }
-  std::vector<uint8_t> data;
-};
 
 TEST(StoreTest, PutThenReadReturnsTheSameBytesAtEverySize) {
   TempDir dir;

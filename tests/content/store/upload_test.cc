@@ -11,18 +11,10 @@
 namespace bzzz::store {
 namespace {
 
+using testing::CollectSink;
 using testing::open_store;
 using testing::random_bytes;
 using testing::TempDir;
-
-class CollectSink final : public ByteSink {
- public:
-  Status write(std::span<const uint8_t> d) override {
-    data.insert(data.end(), d.begin(), d.end());
-    return ok();
-  }
-  std::vector<uint8_t> data;
-};
 
 Result<PutResult> upload_in_pieces(Store& store, std::span<const uint8_t> data, size_t piece) {
   auto upload = store.begin_put();
