@@ -389,6 +389,95 @@ Hash blake3_parallel(std::span<const uint8_t> data, unsigned threads) {
   return *tree_hash(data.size(), threads, kMaxUnitChunks, in_memory);
 }
 
+namespace {
+constexpr size_t kPieceChunks = kPieceBytes / kChunkLen;
+
+size_t chunks_of(uint64_t size) { return size == 0 ? 1 : static_cast<size_t>((size + kChunkLen - 1) / kChunkLen); }
+size_t full_pieces(uint64_t size) { return (chunks_of(size) - 1) / kPieceChunks; }
+}  // namespace
+
+bool piece_matches(const PieceTree& tree, size_t index, std::span<const uint8_t> piece) {
+  if (index >= tree.cvs.size() || piece.size() != kPieceBytes) return false;
+  uint8_t cv[kCvLen];
+  subtree_cv(piece.data(), kPieceChunks, uint64_t{index} * kPieceChunks, cv);
+  return std::memcmp(cv, tree.cvs[index].data(), kCvLen) == 0;
+}
+
+Hash root_with_tail(const PieceTree& tree, std::span<const uint8_t> tail) {
+  size_t pieces = tree.cvs.size();
+  if (pieces == 0) return blake3(tail);
+  // The left subtrees along the right edge are the set bits of C - 1 (see tree_hash):
+  // those of a piece or more are made of whole pieces, the smaller ones lie in the tail.
+  size_t spine = pieces * kPieceChunks + (tail.size() + kChunkLen - 1) / kChunkLen - 1;
+  std::vector<std::array<uint8_t, kCvLen>> lefts;
+  size_t piece = 0, chunk_in_tail = 0;
+  std::vector<uint8_t> buf, scratch;
+  for (int bit = std::bit_width(spine) - 1; bit >= 0; --bit) {
+    size_t subtree = size_t{1} << bit;
+    if ((spine & subtree) == 0) continue;
+    std::array<uint8_t, kCvLen> cv;
+    if (subtree >= kPieceChunks) {
+      size_t count = subtree / kPieceChunks;
+      if (count == 1) {
+        cv = tree.cvs[piece];
+      } else {
+        buf.resize(count * kCvLen);
+        scratch.resize(count / 2 * kCvLen);
+        for (size_t i = 0; i < count; ++i) std::memcpy(&buf[i * kCvLen], tree.cvs[piece + i].data(), kCvLen);
+        reduce_cvs(buf.data(), count, scratch.data(), cv.data());
+      }
+      piece += count;
+    } else {
+      subtree_cv(tail.data() + chunk_in_tail * kChunkLen, subtree,
+                 uint64_t{pieces} * kPieceChunks + chunk_in_tail, cv.data());
+      chunk_in_tail += subtree;
+    }
+    lefts.push_back(cv);
+  }
+  uint8_t right[kCvLen];
+  last_chunk_cv(tail.data() + chunk_in_tail * kChunkLen, tail.size() - chunk_in_tail * kChunkLen,
+                spine, false, right);
+  for (size_t k = lefts.size(); k-- > 0;) parent_cv(lefts[k].data(), right, k == 0, right);
+  return Hash(std::span<const uint8_t, kHashSize>(right, kHashSize));
+}
+
+Result<std::pair<Hash, PieceTree>> blake3_fd_pieces(int fd, const std::string& path, unsigned threads) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return fail(errno_error(errno, path));
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("{} is not a regular file", path));
+  }
+  PieceTree tree;
+  tree.size = static_cast<uint64_t>(st.st_size);
+  tree.cvs.resize(full_pieces(tree.size));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mu;
+  std::optional<Error> error;
+  auto work = [&] {
+    while (!failed.load(std::memory_order_relaxed)) {
+      size_t i = next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= tree.cvs.size()) return;
+      auto bytes = read_at(fd, i * kPieceBytes, kPieceBytes, path);
+      if (!bytes) {
+        std::lock_guard lock(error_mu);
+        if (!error) error = std::move(bytes).error();
+        failed = true;
+        return;
+      }
+      subtree_cv(*bytes, kPieceChunks, uint64_t{i} * kPieceChunks, tree.cvs[i].data());
+    }
+  };
+  HelperPool::get().run(std::min<size_t>(threads, std::max<size_t>(tree.cvs.size(), 1)) - 1, work);
+  if (error) return fail(std::move(*error));
+  size_t tail_len = static_cast<size_t>(tree.size - tree.tail_offset());
+  BZZZ_ASSIGN_OR_RETURN(const uint8_t* tail, read_at(fd, tree.tail_offset(), tail_len, path));
+  Hash root = root_with_tail(tree, {tail, tail_len});
+  return std::make_pair(root, std::move(tree));
+}
+
 Result<Hash> blake3_file(const std::string& path, unsigned threads) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(errno_error(errno, path));

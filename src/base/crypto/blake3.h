@@ -5,10 +5,12 @@
 // single-threaded hash. Never depends on anything above base/.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/crypto/hash.h"
 #include "base/status/result.h"
@@ -50,5 +52,27 @@ Result<Hash> blake3_file(const std::string& path, unsigned threads = 0);
 // The same for a file already open: regular files are hashed from offset 0 whatever the
 // descriptor's position; `name` is used in errors.
 Result<Hash> blake3_fd(int fd, const std::string& name, unsigned threads = 0);
+
+// Verified streaming. Every full 1 MiB piece of an input (1 MiB aligned, before the
+// last chunk) is a complete subtree of the BLAKE3 tree; its chaining value together with
+// those of the other pieces and the bytes after them (the tail) determines the root
+// hash. A reader that checked the chaining values against the hash once can then check
+// each piece alone, right before using it, instead of hashing everything first.
+inline constexpr size_t kPieceBytes = 1u << 20;
+
+struct PieceTree {
+  uint64_t size = 0;
+  std::vector<std::array<uint8_t, 32>> cvs;  // the full pieces', in order
+  uint64_t tail_offset() const { return cvs.size() * uint64_t{kPieceBytes}; }
+};
+
+// Hashes a regular file as blake3_fd does and also returns its piece tree.
+Result<std::pair<Hash, PieceTree>> blake3_fd_pieces(int fd, const std::string& name,
+                                                    unsigned threads = 0);
+// True when `piece` is exactly the full piece `index` the tree describes.
+bool piece_matches(const PieceTree& tree, size_t index, std::span<const uint8_t> piece);
+// The root hash that the tree's pieces and this tail make (equal to the input's hash
+// exactly when the tail and the chaining values are the input's).
+Hash root_with_tail(const PieceTree& tree, std::span<const uint8_t> tail);
 
 }  // namespace bzzz

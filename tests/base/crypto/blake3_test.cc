@@ -262,5 +262,52 @@ TEST(Blake3FileTest, Errors) {
   EXPECT_THAT(d.error().message(), HasSubstr(subdir));
 }
 
+// Verified streaming: the piece tree of a file rebuilds its hash, every piece checks on
+// its own, and a flipped byte in a piece or the tail is caught.
+TEST(PieceTreeTest, PiecesAndTailRebuildTheHashAtEveryBoundary) {
+  auto dir = std::filesystem::temp_directory_path() / fmt::format("bzzz-pieces-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const uint64_t mib = kPieceBytes;
+  for (uint64_t size : {uint64_t{0}, uint64_t{1}, uint64_t{1024}, uint64_t{1025}, mib - 1, mib, mib + 1,
+                        mib + 1024, mib + 1025, 2 * mib, 2 * mib + 1, 3 * mib - 7, 4 * mib, 5 * mib + 4096,
+                        7 * mib + 1}) {
+    std::vector<uint8_t> data(size);
+    uint32_t x = static_cast<uint32_t>(size) * 2654435761u + 1;
+    for (auto& b : data) b = static_cast<uint8_t>((x = x * 1664525u + 1013904223u) >> 24);
+    auto path = (dir / "f").string();
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(data.data()),
+                                                static_cast<std::streamsize>(data.size()));
+    int fd = ::open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    auto got = blake3_fd_pieces(fd, path, 2);
+    ::close(fd);
+    ASSERT_TRUE(got) << got.error().message();
+    auto& [root, tree] = *got;
+    EXPECT_EQ(root, blake3(data)) << size;
+    // Full pieces are those before the last chunk's piece: (chunks - 1) / 1024 of them.
+    uint64_t chunks = size == 0 ? 1 : (size + 1023) / 1024;
+    EXPECT_EQ(tree.cvs.size(), (chunks - 1) / 1024) << size;
+    std::span<const uint8_t> all(data);
+    for (size_t i = 0; i < tree.cvs.size(); ++i) {
+      EXPECT_TRUE(piece_matches(tree, i, all.subspan(i * mib, mib))) << size << " piece " << i;
+    }
+    auto tail = all.subspan(tree.tail_offset());
+    EXPECT_EQ(root_with_tail(tree, tail), root) << size;
+    if (!tree.cvs.empty()) {
+      auto bad = data;
+      bad[tree.cvs.size() * mib - 5] ^= 1;  // in the last full piece
+      EXPECT_FALSE(piece_matches(tree, tree.cvs.size() - 1,
+                                 std::span<const uint8_t>(bad).subspan((tree.cvs.size() - 1) * mib, mib)));
+      EXPECT_FALSE(piece_matches(tree, 0, all.subspan(0, mib - 1)));  // wrong length
+    }
+    if (!tail.empty()) {
+      auto bad = std::vector<uint8_t>(tail.begin(), tail.end());
+      bad.back() ^= 0x80;
+      EXPECT_NE(root_with_tail(tree, bad), root) << size;
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace bzzz
