@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/crypto/blake3.h"
 #include "base/crypto/hash.h"
 #include "base/fs/file.h"
 #include "base/status/result.h"
@@ -225,8 +226,20 @@ class Store {
   struct VerifiedFile {
     fs::File file;
     BlobMeta meta;
+    // The blob's piece tree (see base/crypto/blake3.h), proven against its hash. When
+    // `checked` is false the file was not hashed now: the caller must check each piece
+    // it sends (piece_matches, root_with_tail) right before sending it.
+    std::shared_ptr<const PieceTree> tree;
+    bool checked = true;
   };
+  // Hashes the whole file now and remembers its piece tree.
   Result<std::optional<VerifiedFile>> open_verified_file(const Hash& hash);
+  // With a remembered piece tree, opens the file without hashing it (checked = false);
+  // empty when there is none (use open_verified_file).
+  Result<std::optional<VerifiedFile>> open_piecewise(const Hash& hash);
+  // A piece failed its check: forget the tree, so the next read hashes the whole file
+  // (and flags the blob as corrupt).
+  void forget_tree(const Hash& hash);
   Result<std::vector<uint8_t>> read(const Hash& hash);
 
   Result<BlobMeta> stat(const Hash& hash);
@@ -359,6 +372,9 @@ class Store {
   bool rebuilding_ = false;
   std::atomic<uint64_t> corrupt_reads_{0};
   ReadCache cache_;
+  // Piece trees of raw blob files read lately (32 bytes per MiB each).
+  std::mutex trees_mu_;
+  std::unordered_map<Hash, std::shared_ptr<const PieceTree>, HashHasher> trees_;
 };
 
 }  // namespace bzzz::store

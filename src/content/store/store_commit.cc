@@ -126,7 +126,8 @@ Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch
         break;
       }
       case Mutation::Kind::kReplace: {
-        cache_.erase(m->hash);  // the cached meta would go stale
+        cache_.erase(m->hash);
+        forget_tree(m->hash);  // the cached meta would go stale
         if (!cur || !same_place(*cur, m->expected)) {
           // Moved or removed meanwhile; the caller's work is simply moot.
           if (!m->temp_path.empty()) plan.drop_temps.push_back(m->temp_path);
@@ -178,6 +179,7 @@ Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch
       }
       case Mutation::Kind::kMarkCorrupt: {
         cache_.erase(m->hash);
+        forget_tree(m->hash);
         if (cur && same_place(*cur, m->expected) && !cur->corrupt) {
           cur->corrupt = true;
           plan.staged[m->hash] = *cur;
@@ -192,6 +194,7 @@ Status Store::apply_group(std::vector<Mutation*>& ms, std::optional<Index::Batch
         }
         log_record(RecordType::kTombstone, m->hash, *cur, {});
         cache_.erase(m->hash);
+        forget_tree(m->hash);
         if (cur->location == Location::kFile) plan.unlinks.push_back(blob_path(m->hash));
         plan.staged.erase(m->hash);
         plan.erased.insert(m->hash);

@@ -77,6 +77,7 @@ inline constexpr size_t kProbeBytes = 1u << 20;       // head read before choosi
 inline constexpr uint64_t kMaxSmallThreshold = 16u << 20;  // packs hold small blobs only
 inline constexpr size_t kMaxPackReaders = 256;        // cached pack descriptors
 inline constexpr size_t kStreamBuffer = 1u << 20;     // read/write piece for large blobs
+inline constexpr size_t kMaxPieceTrees = 4096;        // remembered piece trees (32 bytes/MiB each)
 inline constexpr uint64_t kWritebackChunk = 8u << 20;  // large blobs start disk writes per chunk
 inline constexpr size_t kMaxGroupMutations = 4096;    // one group commit at most
 inline constexpr uint64_t kPackPrealloc = 4u << 20;   // zeros kept ahead of the log end

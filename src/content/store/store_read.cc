@@ -127,10 +127,17 @@ Result<std::optional<Store::VerifiedFile>> Store::open_verified_file(const Hash&
       problem = fail(corrupt(hash, fmt::format("its file {} does not have the {} bytes recorded",
                                                path, meta.size)));
     } else {
-      BZZZ_ASSIGN_OR_RETURN(Hash actual, blake3_fd(file->fd(), path, options_.threads));
+      BZZZ_ASSIGN_OR_RETURN(auto hashed, blake3_fd_pieces(file->fd(), path, options_.threads));
+      auto& [actual, tree] = hashed;
       if (actual == hash) {
         note_access(hash, meta);
-        return Out(VerifiedFile{std::move(*file), meta});
+        auto shared = std::make_shared<const PieceTree>(std::move(tree));
+        if (!shared->cvs.empty()) {
+          std::lock_guard lock(trees_mu_);
+          if (trees_.size() >= internal::kMaxPieceTrees) trees_.clear();
+          trees_[hash] = shared;
+        }
+        return Out(VerifiedFile{std::move(*file), meta, shared, true});
       }
       problem = fail(corrupt(hash, fmt::format("its file {} hashes to {}", path, actual.hex())));
     }
@@ -144,6 +151,33 @@ Result<std::optional<Store::VerifiedFile>> Store::open_verified_file(const Hash&
       return fail(problem.error());
     }
   }
+}
+
+Result<std::optional<Store::VerifiedFile>> Store::open_piecewise(const Hash& hash) {
+  using Out = std::optional<VerifiedFile>;
+  std::shared_ptr<const PieceTree> tree;
+  {
+    std::lock_guard lock(trees_mu_);
+    auto it = trees_.find(hash);
+    if (it == trees_.end()) return Out();
+    tree = it->second;
+  }
+  BZZZ_ASSIGN_OR_RETURN(auto meta, stat(hash));
+  if (meta.location != Location::kFile || meta.codec != Codec::kRaw || meta.size != tree->size) {
+    forget_tree(hash);
+    return Out();
+  }
+  auto file = fs::File::open_read(blob_path(hash));
+  if (!file) return Out();  // moved or gone: the full path will say which
+  auto size = file->size();
+  if (!size || *size != tree->size) return Out();
+  note_access(hash, meta);
+  return Out(VerifiedFile{std::move(*file), meta, std::move(tree), false});
+}
+
+void Store::forget_tree(const Hash& hash) {
+  std::lock_guard lock(trees_mu_);
+  trees_.erase(hash);
 }
 
 void Store::mark_corrupt(const Hash& hash, const BlobMeta& meta) {

@@ -1,6 +1,7 @@
 #include "services/api/store_api.h"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -104,6 +105,57 @@ StoreApi::StoreApi(store::Store& store, asio::thread_pool& workers, prometheus::
 
 StoreApi::~StoreApi() = default;
 
+asio::awaitable<Status> StoreApi::send_piecewise(Exchange& ex, const Hash& hash,
+                                                 const store::Store::VerifiedFile& vf, ByteRange range,
+                                                 Status_ status, const Exchange::Header& header) {
+  using namespace asio::experimental::awaitable_operators;
+  const PieceTree& tree = *vf.tree;
+  const int fd = vf.file.fd();
+  const size_t tail = tree.cvs.size();  // the tail is the piece after the full ones
+  auto piece_begin = [&](size_t i) { return uint64_t{i} * kPieceBytes; };
+  auto piece_end = [&](size_t i) { return i < tail ? piece_begin(i + 1) : tree.size; };
+  auto piece_of = [&](uint64_t offset) { return std::min<size_t>(offset / kPieceBytes, tail); };
+  std::vector<uint8_t> buf(kPieceBytes);
+  // On a worker: read piece i and check it against the tree (the tail: against the hash).
+  auto check = [&](size_t i) -> Status {
+    size_t len = static_cast<size_t>(piece_end(i) - piece_begin(i));
+    BZZZ_TRY(vf.file.pread_exact({buf.data(), len}, piece_begin(i)));
+    std::span<const uint8_t> bytes(buf.data(), len);
+    bool good = i < tail ? piece_matches(tree, i, bytes) : root_with_tail(tree, bytes) == hash;
+    if (good) return ok();
+    store_.forget_tree(hash);
+    return make_error(ErrorCode::kCorrupt,
+                      fmt::format("blob {} is corrupt: bytes {}-{} fail their check; not served",
+                                  hash.hex(), piece_begin(i), piece_end(i)));
+  };
+  if (range.length == 0) co_return co_await ex.send_header(status, 0, "application/octet-stream", header);
+  size_t first = piece_of(range.offset), last = piece_of(range.offset + range.length - 1);
+  Status checked = co_await run_blocking(workers_, [&] { return check(first); });
+  if (!checked) {
+    // Nothing sent yet: hash the whole file the usual way, which flags the blob as
+    // corrupt and gives the answer.
+    auto full = co_await run_blocking(workers_, [&] { return store_.open_verified_file(hash); });
+    co_await ex.send_error(full ? checked.error() : full.error());
+    co_return checked;
+  }
+  Status started = co_await ex.send_header(status, range.length, "application/octet-stream", header);
+  if (!started) co_return started;
+  for (size_t i = first; i <= last; ++i) {
+    uint64_t from = std::max(range.offset, piece_begin(i));
+    uint64_t to = std::min(range.offset + range.length, piece_end(i));
+    if (i == last) co_return co_await ex.send_file(fd, from, to - from);
+    // Send this piece (checked) while the next one is read and checked.
+    auto [sent, next] = co_await (ex.send_file(fd, from, to - from) &&
+                                  run_blocking(workers_, [&check, j = i + 1] { return check(j); }));
+    if (!sent) co_return sent;
+    if (!next) {
+      ex.close_after();  // the header went out: a cut connection is the only way to say it
+      co_return next;
+    }
+  }
+  co_return ok();
+}
+
 void StoreApi::decide(Fetch& f, const Hash& hash, const store::BlobMeta& meta,
                       const std::string& if_none_match, const std::string& range_text) {
   f.meta = meta;
@@ -129,7 +181,12 @@ Result<StoreApi::Fetch> StoreApi::fetch(const Hash& hash, const std::string& if_
   decide(f, hash, meta, if_none_match, range_text);
   if (head || f.not_modified || !f.range_error.empty()) return f;
   if (f.meta.location == store::Location::kFile && f.meta.codec == store::Codec::kRaw) {
-    BZZZ_ASSIGN_OR_RETURN(f.file, store_.open_verified_file(hash));
+    // Read before: its piece tree lets each piece be checked as it goes out. Else the
+    // whole file is hashed now (which also remembers the tree for next time).
+    BZZZ_ASSIGN_OR_RETURN(f.file, store_.open_piecewise(hash));
+    if (!f.file) {
+      BZZZ_ASSIGN_OR_RETURN(f.file, store_.open_verified_file(hash));
+    }
     if (f.file) return f;
   }
   if (f.meta.size <= kInMemoryGet) {
@@ -256,7 +313,13 @@ void StoreApi::add_routes(http::Router& router) {
     if (head) co_return (void)co_await ex.send_header(status, f.range.length, "application/octet-stream", header);
 
     Status sent = ok();
-    if (f.file) {
+    if (f.file && !f.file->checked) {
+      sent = co_await send_piecewise(ex, *hash, *f.file, f.range, status, header);
+      co_await run_blocking(workers_, [&] {
+        f.file.reset();
+        return 0;
+      });
+    } else if (f.file) {
       sent = co_await ex.send_header(status, f.range.length, "application/octet-stream", header);
       if (sent) sent = co_await ex.send_file(f.file->file.fd(), f.range.offset, f.range.length);
       co_await run_blocking(workers_, [&] {

@@ -14,6 +14,7 @@
 
 #include "content/store/store.h"
 #include "services/api/range.h"
+#include "services/http/exchange.h"
 #include "services/http/router.h"
 
 namespace bzzz::api {
@@ -41,6 +42,11 @@ class StoreApi {
     bool in_memory = false;                           // else: bytes holds the range, verified
     std::string bytes;
   };
+  // A raw blob file whose piece tree is known: each piece is checked on a worker while
+  // the one before it is sent with sendfile.
+  boost::asio::awaitable<Status> send_piecewise(http::Exchange& ex, const Hash& hash,
+                                                const store::Store::VerifiedFile& file, ByteRange range,
+                                                http::Status_ status, const http::Exchange::Header& header);
   // Not modified? Which range? Pure, given the blob's meta.
   static void decide(Fetch& f, const Hash& hash, const store::BlobMeta& meta,
                      const std::string& if_none_match, const std::string& range_text);
