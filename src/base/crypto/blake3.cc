@@ -232,6 +232,30 @@ struct SpineNode {
   size_t count;
 };
 
+// Runs fn(0) .. fn(count - 1) on the calling thread and up to threads - 1 pool helpers,
+// each index once; the first error stops the rest and is returned.
+Status for_each_unit(size_t count, unsigned threads, const std::function<Status(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mu;
+  std::optional<Error> error;
+  auto work = [&] {
+    while (!failed.load(std::memory_order_relaxed)) {
+      size_t i = next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= count) return;
+      if (auto status = fn(i); !status) {
+        std::lock_guard lock(error_mu);
+        if (!error) error = std::move(status).error();
+        failed = true;
+        return;
+      }
+    }
+  };
+  HelperPool::get().run(std::min<size_t>(threads, std::max<size_t>(count, 1)) - 1, work);
+  if (error) return fail(std::move(*error));
+  return ok();
+}
+
 // The BLAKE3 tree of an input of C > 1 chunks: the root's left child is the complete
 // subtree of the largest power of two below C chunks, and so on down the right edge, so
 // the left subtrees along that edge are exactly the set bits of C - 1, largest first,
@@ -268,26 +292,12 @@ Result<Hash> tree_hash(size_t size, unsigned threads, size_t max_unit_chunks,
   }
 
   std::vector<uint8_t> cvs(units.size() * kCvLen);
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex error_mu;
-  std::optional<Error> error;
-  auto work = [&] {
-    while (!failed.load(std::memory_order_relaxed)) {
-      size_t i = next.fetch_add(1, std::memory_order_relaxed);
-      if (i >= units.size()) return;
-      auto bytes = fetch(units[i].first_chunk * kChunkLen, units[i].chunks * kChunkLen);
-      if (!bytes) {
-        std::lock_guard lock(error_mu);
-        if (!error) error = std::move(bytes).error();
-        failed = true;
-        return;
-      }
-      subtree_cv(*bytes, units[i].chunks, units[i].first_chunk, &cvs[i * kCvLen]);
-    }
-  };
-  HelperPool::get().run(std::min<size_t>(threads, units.size()) - 1, work);
-  if (error) return fail(std::move(*error));
+  BZZZ_TRY(for_each_unit(units.size(), threads, [&](size_t i) -> Status {
+    BZZZ_ASSIGN_OR_RETURN(const uint8_t* bytes,
+                          fetch(units[i].first_chunk * kChunkLen, units[i].chunks * kChunkLen));
+    subtree_cv(bytes, units[i].chunks, units[i].first_chunk, &cvs[i * kCvLen]);
+    return ok();
+  }));
 
   size_t last_len = size - spine_chunks * kChunkLen;
   auto last = fetch(spine_chunks * kChunkLen, last_len);
@@ -452,26 +462,11 @@ Result<std::pair<Hash, PieceTree>> blake3_fd_pieces(int fd, const std::string& p
   tree.cvs.resize(full_pieces(tree.size));
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex error_mu;
-  std::optional<Error> error;
-  auto work = [&] {
-    while (!failed.load(std::memory_order_relaxed)) {
-      size_t i = next.fetch_add(1, std::memory_order_relaxed);
-      if (i >= tree.cvs.size()) return;
-      auto bytes = read_at(fd, i * kPieceBytes, kPieceBytes, path);
-      if (!bytes) {
-        std::lock_guard lock(error_mu);
-        if (!error) error = std::move(bytes).error();
-        failed = true;
-        return;
-      }
-      subtree_cv(*bytes, kPieceChunks, uint64_t{i} * kPieceChunks, tree.cvs[i].data());
-    }
-  };
-  HelperPool::get().run(std::min<size_t>(threads, std::max<size_t>(tree.cvs.size(), 1)) - 1, work);
-  if (error) return fail(std::move(*error));
+  BZZZ_TRY(for_each_unit(tree.cvs.size(), threads, [&](size_t i) -> Status {
+    BZZZ_ASSIGN_OR_RETURN(const uint8_t* bytes, read_at(fd, i * kPieceBytes, kPieceBytes, path));
+    subtree_cv(bytes, kPieceChunks, uint64_t{i} * kPieceChunks, tree.cvs[i].data());
+    return ok();
+  }));
   size_t tail_len = static_cast<size_t>(tree.size - tree.tail_offset());
   BZZZ_ASSIGN_OR_RETURN(const uint8_t* tail, read_at(fd, tree.tail_offset(), tail_len, path));
   Hash root = root_with_tail(tree, {tail, tail_len});
