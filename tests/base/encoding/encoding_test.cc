@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "base/encoding/base32.h"
+#include "base/encoding/base58.h"
+#include "base/encoding/varint.h"
 #include "base/encoding/hex.h"
 
 namespace bzzz {
@@ -134,6 +136,81 @@ TEST(Base32Test, RejectsNonCanonicalTrailingBits) {
   EXPECT_THAT(r.error().message(), HasSubstr("position 1"));
   EXPECT_THAT(r.error().message(), HasSubstr("unused bits"));
   EXPECT_FALSE(base32_decode("mzxw6yr"));  // canonical is "mzxw6yq"
+}
+
+// --- varint (multiformats unsigned-varint spec examples) -------------------------------
+
+TEST(VarintTest, SpecExamplesEncodeAndDecode) {
+  struct Case {
+    uint64_t value;
+    std::vector<uint8_t> bytes;
+  };
+  for (const auto& c : std::vector<Case>{{1, {0x01}},
+                                         {127, {0x7f}},
+                                         {128, {0x80, 0x01}},
+                                         {255, {0xff, 0x01}},
+                                         {300, {0xac, 0x02}},
+                                         {16384, {0x80, 0x80, 0x01}},
+                                         {0x01a5, {0xa5, 0x03}},  // the multiaddr code of p2p
+                                         {0, {0x00}}}) {
+    std::vector<uint8_t> out;
+    varint_append(out, c.value);
+    EXPECT_EQ(out, c.bytes) << c.value;
+    EXPECT_EQ(varint_size(c.value), c.bytes.size());
+    std::span<const uint8_t> in(c.bytes);
+    auto back = varint_read(in);
+    ASSERT_TRUE(back) << back.error().message();
+    EXPECT_EQ(*back, c.value);
+    EXPECT_TRUE(in.empty());
+  }
+}
+
+TEST(VarintTest, RefusesOverlongTruncatedAndNonMinimalInput) {
+  std::vector<uint8_t> non_minimal{0x81, 0x00};
+  std::span<const uint8_t> in(non_minimal);
+  auto r = varint_read(in);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message(), testing::HasSubstr("minimal"));
+
+  std::vector<uint8_t> truncated{0x80, 0x80};
+  in = truncated;
+  auto t = varint_try_read(in);
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(t->has_value());  // a stream may still deliver the rest
+  EXPECT_FALSE(varint_read(in));
+
+  std::vector<uint8_t> too_long(10, 0x80);
+  in = too_long;
+  EXPECT_FALSE(varint_try_read(in));
+}
+
+// --- base58btc ------------------------------------------------------------------------
+
+TEST(Base58Test, KnownVectorsAndLeadingZeros) {
+  auto bytes = [](std::string_view s) { return std::vector<uint8_t>(s.begin(), s.end()); };
+  EXPECT_EQ(base58_encode(bytes("Hello World!")), "2NEpo7TZRRrLZSi2U");
+  EXPECT_EQ(base58_encode(bytes("The quick brown fox jumps over the lazy dog.")),
+            "USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z");
+  EXPECT_EQ(base58_encode(std::vector<uint8_t>{0x00, 0x00, 0x28, 0x7f, 0xb4, 0xcd}), "11233QC4");
+  EXPECT_EQ(base58_encode({}), "");
+  // The peer id of the Ed25519 key from seed 00..01 (libp2p peer-ids spec, js-generated).
+  auto id = hex_decode("0024080112204cb5abf6ad79fbf5abbccafcc269d85cd2651ed4b885b5869f241aedf0a5ba29");
+  ASSERT_TRUE(id);
+  EXPECT_EQ(base58_encode(*id), "12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp");
+  auto back = base58_decode("12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, *id);
+  auto zeros = base58_decode("11233QC4");
+  ASSERT_TRUE(zeros);
+  EXPECT_EQ(*zeros, (std::vector<uint8_t>{0x00, 0x00, 0x28, 0x7f, 0xb4, 0xcd}));
+}
+
+TEST(Base58Test, RefusesCharactersOutsideTheAlphabetNamingThePosition) {
+  for (std::string_view bad : {"12D3KooW0", "abcOdef", "Il", "abc def"}) {
+    auto r = base58_decode(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_THAT(r.error().message(), testing::HasSubstr("position")) << bad;
+  }
 }
 
 }  // namespace
