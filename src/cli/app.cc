@@ -10,6 +10,7 @@
 #include "cli/store_commands.h"
 #include "node/node.h"
 #include "node/node_config.h"
+#include "p2p/identity/identity.h"
 
 #ifndef BZZZ_VERSION
 #define BZZZ_VERSION "0.0.0"
@@ -107,6 +108,26 @@ int run(int argc, char** argv) {
       ->callback([&action] {
         action = [](const GlobalOptions& g, const Output&) {
           return node::run_node(*g.settings, {BZZZ_VERSION, BZZZ_COMMIT});
+        };
+      });
+
+  app.add_subcommand("id", "Print this node's peer id and listen addresses (creates the identity if none)")
+      ->callback([&action] {
+        action = [](const GlobalOptions& g, const Output& out) {
+          auto identity = p2p::load_or_create_identity(g.data_dir);
+          if (!identity) return out.error(identity.error());
+          nlohmann::json addrs = nlohmann::json::array();
+          out.text(identity->peer_id.to_string());
+          for (const auto& addr : g.settings->p2p_listen) {
+            std::string full = addr.with_peer_id(identity->peer_id).to_string();
+            out.text(full);
+            addrs.push_back(full);
+          }
+          out.document({{"peer_id", identity->peer_id.to_string()},
+                        {"cid", identity->peer_id.to_cid()},
+                        {"listen", addrs},
+                        {"created", identity->created}});
+          return kExitOk;
         };
       });
 

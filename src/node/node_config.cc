@@ -33,6 +33,9 @@ const config::Schema& node_schema() {
            .help = "keep-alive connections idle longer are closed", .min = 0.001});
     s.add({.key = "api.io_timeout", .kind = Kind::kDuration, .default_value = "30s",
            .help = "a body read or write making no progress this long fails", .min = 0.001});
+    // p2p
+    s.add({.key = "p2p.listen", .kind = Kind::kList, .default_value = "/ip4/0.0.0.0/tcp/9000",
+           .help = "libp2p listen multiaddrs (comma-separated in the environment)"});
     // store
     s.add({.key = "store.compression", .kind = Kind::kEnum, .default_value = "zstd",
            .help = "codec tried for new blobs (none = raw)", .choices = {"zstd", "gzip", "none", "raw"}});
@@ -111,6 +114,14 @@ Result<NodeSettings> settings_from(const config::Config& c) {
   s.store.small_blob_threshold = c.bytes("store.small_threshold");
   s.store.threads = static_cast<unsigned>(c.integer("store.threads"));
   s.store.read_cache_bytes = c.bytes("store.read_cache");
+
+  for (const auto& text : c.list("p2p.listen")) {
+    auto addr = p2p::Multiaddr::parse(text);
+    if (!addr) {
+      return fail(addr.error().wrap(fmt::format("config: p2p.listen from {}", c.setting("p2p.listen").origin)));
+    }
+    s.p2p_listen.push_back(*addr);
+  }
 
   auto listen = c.host_port("api.listen");
   s.api.name = "api";

@@ -9,6 +9,7 @@
 #include "base/config/config.h"
 #include "content/store/store.h"
 #include "infra/logging/logging.h"
+#include "p2p/multiaddr/multiaddr.h"
 #include "services/http/server.h"
 
 namespace bzzz::node {
@@ -34,6 +35,7 @@ struct NodeSettings {
   store::StoreOptions store;
   http::ServerOptions api;
   std::string api_token;  // empty: the API is open (it listens on loopback by default)
+  std::vector<p2p::Multiaddr> p2p_listen;
   unsigned io_threads = 2;
   unsigned workers = 4;
   std::chrono::milliseconds drain_delay{0};
