@@ -309,6 +309,9 @@ class Store {
   Status read_once(const Hash& hash, const BlobMeta& meta, ByteSink& sink, bool* retry);
   Status read_file(const Hash& hash, const BlobMeta& meta, ByteSink& sink, bool* retry);
   Error corrupt(const Hash& hash, const std::string& what);
+  // After a read of `seen` failed its check: true when the blob has moved since (try
+  // again); false when the failure stands (counted, and the blob flagged corrupt).
+  Result<bool> moved_since(const Hash& hash, const BlobMeta& seen, int attempt);
   void mark_corrupt(const Hash& hash, const BlobMeta& meta);
   void note_access(const Hash& hash, const BlobMeta& meta);
   std::vector<std::pair<Hash, int64_t>> take_touches();

@@ -65,18 +65,22 @@ Status Store::read_to(const Hash& hash, ByteSink& sink) {
       return status;
     }
     if (!retry) return status;  // the sink failed, not the blob
-    // optimize and pack compaction move blobs: a reader can meet the new bytes before
-    // the index names them. Wait out the commit in progress, then look again; only a
-    // failure against an unchanged entry is corruption.
-    { std::lock_guard barrier(commit_mu_); }
-    BZZZ_ASSIGN_OR_RETURN(auto now, index_->get(hash));
-    if (!now) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
-    if (*now == *meta || attempt >= 2) {
-      corrupt_reads_.fetch_add(1);
-      mark_corrupt(hash, *now);
-      return status;
-    }
+    BZZZ_ASSIGN_OR_RETURN(bool again, moved_since(hash, *meta, attempt));
+    if (!again) return status;
   }
+}
+
+Result<bool> Store::moved_since(const Hash& hash, const BlobMeta& seen, int attempt) {
+  // optimize and pack compaction move blobs: a reader can meet the new bytes before
+  // the index names them. Wait out the commit in progress, then look again; only a
+  // failure against an unchanged entry is corruption.
+  { std::lock_guard barrier(commit_mu_); }
+  BZZZ_ASSIGN_OR_RETURN(auto now, index_->get(hash));
+  if (!now) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
+  if (*now != seen && attempt < 2) return true;
+  corrupt_reads_.fetch_add(1);
+  mark_corrupt(hash, *now);
+  return false;
 }
 
 namespace {
@@ -141,15 +145,8 @@ Result<std::optional<Store::VerifiedFile>> Store::open_verified_file(const Hash&
       }
       problem = fail(corrupt(hash, fmt::format("its file {} hashes to {}", path, actual.hex())));
     }
-    // As in read_to: moved bytes are waited out; an unchanged entry that fails is corrupt.
-    { std::lock_guard barrier(commit_mu_); }
-    BZZZ_ASSIGN_OR_RETURN(auto now, index_->get(hash));
-    if (!now) return make_error(ErrorCode::kNotFound, fmt::format("blob {} not found", hash.hex()));
-    if (*now == meta || attempt >= 2) {
-      corrupt_reads_.fetch_add(1);
-      mark_corrupt(hash, *now);
-      return fail(problem.error());
-    }
+    BZZZ_ASSIGN_OR_RETURN(bool again, moved_since(hash, meta, attempt));
+    if (!again) return fail(problem.error());
   }
 }
 
