@@ -170,6 +170,32 @@ start_upload() {
   track "${UP_PIDS[$1]}"
 }
 
+# stuck_uploads N DIR: starts N uploads of 50 MiB at 1 MiB/s (50 s each: far beyond
+# any deadline here) and returns once the node holds all their connections.
+stuck_uploads() {
+  local n="$1" dir="$2" i open start
+  mkdir -p "$dir"
+  for ((i = 0; i < n; i++)); do
+    start_upload "$i" "${BIG[$i]}" 1M "$dir/$i"
+  done
+  start=$SECONDS
+  while :; do
+    open="$(metric_sum bzzz_http_open_connections)"
+    ((open > n)) && break # the scrape's own connection counts too
+    ((SECONDS - start < 15)) || node_fail "only $open connections open 15 s after starting $n uploads"
+    sleep 0.2
+  done
+}
+
+# none_acknowledged N DIR: none of the uploads stuck_uploads started got a 201.
+none_acknowledged() {
+  local n="$1" dir="$2" i
+  for ((i = 0; i < n; i++)); do
+    [[ "$(cat "$dir/$i.code")" != 201 ]] ||
+      node_fail "upload $i of 50 MiB at 1 MiB/s got 201 within seconds"
+  done
+}
+
 # running_uploads: how many of UP_PIDS are still running.
 running_uploads() {
   local p n=0
@@ -432,32 +458,18 @@ test_graceful_sigterm() {
 test_deadline() {
   trap kill_tracked EXIT
   DATA="$TMP/data-deadline"
-  local n=3 i open
+  local n=3
   start_node "$DATA" "$TMP/node-deadline.log" BZZZ_NODE_SHUTDOWN_TIMEOUT=2s
   wait_ready 30
   declare -a UP_PIDS=() UP_RC=()
-  mkdir -p "$TMP/up-deadline"
-  # 1 MiB/s: 50 s for 50 MiB, far beyond the 2 s deadline.
-  for ((i = 0; i < n; i++)); do
-    start_upload "$i" "${BIG[$i]}" 1M "$TMP/up-deadline/$i"
-  done
-  local start=$SECONDS
-  while :; do
-    open="$(metric_sum bzzz_http_open_connections)"
-    ((open > n)) && break # the scrape's own connection counts too
-    ((SECONDS - start < 15)) || node_fail "only $open connections open 15 s after starting $n uploads"
-    sleep 0.2
-  done
+  stuck_uploads "$n" "$TMP/up-deadline"
   kill -TERM "$NODE_PID"
   wait_node_exit 12 "shutdown past a 2 s deadline"
   log "  node exited $NODE_RC, $WAIT_MS ms after SIGTERM"
   assert_eq "$NODE_RC" 1 "exit code when uploads had to be cut off at the deadline"
   grep -q "deadline reached" "$NODE_LOG" || node_fail "no 'deadline reached' line in the log"
   wait_uploads 30 "after the deadline"
-  for ((i = 0; i < n; i++)); do
-    [[ "$(cat "$TMP/up-deadline/$i.code")" != 201 ]] ||
-      node_fail "upload $i of 50 MiB at 1 MiB/s got 201 within seconds"
-  done
+  none_acknowledged "$n" "$TMP/up-deadline"
   check_offline_store "after uploads were cut off at the deadline"
   assert_eq "$(offline ls | grep -c . || true)" 0 "blobs stored from uploads cut off at the deadline"
 }
@@ -510,23 +522,11 @@ test_drain_delay() {
 test_second_signal() {
   trap kill_tracked EXIT
   DATA="$TMP/data-second"
-  local n=5 i open=0
+  local n=5
   start_node "$DATA" "$TMP/node-second.log" BZZZ_NODE_SHUTDOWN_TIMEOUT=30s
   wait_ready 30
   declare -a UP_PIDS=() UP_RC=()
-  mkdir -p "$TMP/up-second"
-  # 1 MiB/s: 50 s for 50 MiB, far beyond the test.
-  for ((i = 0; i < n; i++)); do
-    start_upload "$i" "${BIG[$i]}" 1M "$TMP/up-second/$i"
-  done
-  # In flight: the node holds their connections.
-  local start=$SECONDS
-  while :; do
-    open="$(metric_sum bzzz_http_open_connections)"
-    ((open > n)) && break # the scrape's own connection counts too
-    ((SECONDS - start < 15)) || node_fail "only $open connections open 15 s after starting $n uploads"
-    sleep 0.2
-  done
+  stuck_uploads "$n" "$TMP/up-second"
   sleep 0.5
   kill -TERM "$NODE_PID"
   sleep 0.3
@@ -539,10 +539,7 @@ test_second_signal() {
   grep -q "second signal" "$NODE_LOG" || node_fail "no 'second signal' line in the log"
   # The uploads end (their connection is gone), none acknowledged.
   wait_uploads 30 "after the second signal"
-  for ((i = 0; i < n; i++)); do
-    [[ "$(cat "$TMP/up-second/$i.code")" != 201 ]] ||
-      node_fail "upload $i of 50 MiB at 1 MiB/s got 201 within seconds"
-  done
+  none_acknowledged "$n" "$TMP/up-second"
   # The store it left behind is like one after a crash: recovered by the next open.
   check_offline_store "after a forced exit"
 }
