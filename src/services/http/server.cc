@@ -13,6 +13,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 namespace bzzz::http {
@@ -186,35 +187,28 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     auto [ec, unused] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
     (void)unused;
     if (ec) {
-      // Answer what can be answered; a client that went silent gets nothing.
-      std::string_view status_line, code, message;
+      // Answer what can be answered. A client that went silent or away gets nothing (a
+      // header timeout has already closed the socket: tcp_stream closes on expiry).
+      std::string_view status_line, code;
+      std::string text;
       if (ec == bhttp::error::header_limit) {
         status_line = "431 Request Header Fields Too Large";
         code = "header_too_large";
+        text = fmt::format("request header larger than {} bytes", limits.max_header_bytes);
       } else if (ec == bhttp::error::body_limit) {
         // A Content-Length over the limit is refused before a byte of the body is read.
         status_line = "413 Content Too Large";
         code = "too_large";
-      } else if (ec == beast::error::timeout) {
-        status_line = "408 Request Timeout";
-        code = "timeout";
-      } else if (ec != asio::error::eof && ec != asio::error::connection_reset &&
-                 ec != bhttp::error::end_of_stream && ec != asio::error::operation_aborted) {
+        text = fmt::format("request body is larger than the limit of {} bytes", limits.max_body_bytes);
+      } else if (ec != beast::error::timeout && ec != asio::error::eof &&
+                 ec != asio::error::connection_reset && ec != bhttp::error::end_of_stream &&
+                 ec != asio::error::operation_aborted) {
         status_line = "400 Bad Request";
         code = "malformed_request";
+        text = fmt::format("malformed request: {}", ec.message());
       }
       if (!status_line.empty()) {
-        std::string text = ec == beast::error::timeout
-                               ? fmt::format("request header not complete within {} ms",
-                                             limits.header_timeout.count())
-                               : ec == bhttp::error::header_limit
-                                     ? fmt::format("request header larger than {} bytes",
-                                                   limits.max_header_bytes)
-                               : ec == bhttp::error::body_limit
-                                     ? fmt::format("request body is larger than the limit of {} bytes",
-                                                   limits.max_body_bytes)
-                                     : fmt::format("malformed request: {}", ec.message());
-        std::string body = fmt::format("{{\"error\":{{\"code\":\"{}\",\"message\":\"{}\"}}}}\n", code, text);
+        std::string body = nlohmann::json{{"error", {{"code", code}, {"message", text}}}}.dump() + "\n";
         std::string raw = fmt::format(
             "HTTP/1.1 {}\r\nContent-Type: application/json\r\nConnection: close\r\n"
             "Content-Length: {}\r\n\r\n{}",
