@@ -130,7 +130,6 @@ Status Upload::start_large() {
 
 Status Upload::write(std::span<const uint8_t> data) {
   if (done_) return make_error(ErrorCode::kInternal, "write after the upload finished");
-  size_ += data.size();
   if (large_) return large_->write(data);
   head_.insert(head_.end(), data.begin(), data.end());
   if (head_.size() >= internal::kProbeBytes) return start_large();

@@ -178,7 +178,6 @@ class Upload {
 
   Status write(std::span<const uint8_t> data);
   Result<PutResult> finish();
-  uint64_t size() const { return size_; }
 
  private:
   friend class Store;
@@ -188,7 +187,6 @@ class Upload {
   Store& store_;
   std::vector<uint8_t> head_;  // until it is known whether the blob is small
   std::unique_ptr<internal::LargeBlobWriter> large_;
-  uint64_t size_ = 0;
   bool done_ = false;
 };
 

@@ -55,7 +55,6 @@ class Server {
   // Binds and starts accepting. Errors name the address (in use, not permitted).
   Status start();
   uint16_t port() const { return port_; }
-  const std::string& name() const { return options_.name; }
 
   // Draining: new requests on kept-alive connections get 503 and every response says
   // `Connection: close`; idle connections are closed. Accepting goes on until
