@@ -9,7 +9,7 @@ PACKAGES=(
   # libraries (DESIGN.md's chosen dependencies used so far)
   librust-blake3-dev libzstd-dev zlib1g-dev liblmdb-dev libboost1.81-dev
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libexpected-dev
-  libyaml-cpp-dev prometheus-cpp-dev libsodium-dev
+  libyaml-cpp-dev prometheus-cpp-dev libsodium-dev libssl-dev libprotobuf-dev protobuf-compiler
   # tests and benchmarks: references and tools they drive
   libgtest-dev libgmock-dev libbenchmark-dev b3sum zstd gzip util-linux coreutils bc time strace jq
   curl python3 procps prometheus

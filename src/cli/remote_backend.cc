@@ -132,7 +132,8 @@ ErrorCode code_for(unsigned status, std::string_view name) {
       ErrorCode::kInvalidArgument, ErrorCode::kNotFound,    ErrorCode::kAlreadyExists,
       ErrorCode::kCorrupt,         ErrorCode::kIo,          ErrorCode::kNoSpace,
       ErrorCode::kPermission,      ErrorCode::kBusy,        ErrorCode::kTimeout,
-      ErrorCode::kUnavailable,     ErrorCode::kTooLarge,    ErrorCode::kInternal};
+      ErrorCode::kUnavailable,     ErrorCode::kTooLarge,    ErrorCode::kProtocol,
+      ErrorCode::kInternal};
   if (name == "disk_full") return ErrorCode::kNoSpace;
   for (ErrorCode code : kCodes) {
     if (!name.empty() && error_code_name(code) == name) return code;

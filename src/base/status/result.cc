@@ -40,6 +40,7 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kTooLarge: return "too_large";
+    case ErrorCode::kProtocol: return "protocol_error";
     case ErrorCode::kInternal: return "internal";
   }
   return "unknown";

@@ -27,6 +27,7 @@ enum class ErrorCode {
   kTimeout,
   kUnavailable,      // a service is not reachable or is shutting down
   kTooLarge,         // input over a configured limit (a request body, a header)
+  kProtocol,         // a remote peer broke the wire protocol (bad frame, bad handshake)
   kInternal,         // a bug or an invariant broken by the environment
 };
 

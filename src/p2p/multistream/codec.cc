@@ -23,13 +23,13 @@ Result<std::optional<std::string>> read_message(std::span<const uint8_t>& in) {
   BZZZ_ASSIGN_OR_RETURN(auto length, varint_try_read(rest));
   if (!length) return std::optional<std::string>();
   if (*length > kMaxMessage) {
-    return make_error(ErrorCode::kInvalidArgument,
+    return make_error(ErrorCode::kProtocol,
                       fmt::format("multistream message of {} bytes (at most {})", *length, kMaxMessage));
   }
-  if (*length == 0) return make_error(ErrorCode::kInvalidArgument, "empty multistream message");
+  if (*length == 0) return make_error(ErrorCode::kProtocol, "empty multistream message");
   if (rest.size() < *length) return std::optional<std::string>();
   if (rest[*length - 1] != '\n') {
-    return make_error(ErrorCode::kInvalidArgument, "multistream message does not end in a newline");
+    return make_error(ErrorCode::kProtocol, "multistream message does not end in a newline");
   }
   std::string text(rest.begin(), rest.begin() + static_cast<ptrdiff_t>(*length - 1));
   in = rest.subspan(static_cast<size_t>(*length));
@@ -51,7 +51,7 @@ Result<std::vector<std::string>> parse_ls_body(std::string_view body) {
   std::vector<std::string> out;
   while (!in.empty()) {
     BZZZ_ASSIGN_OR_RETURN(auto msg, read_message(in));
-    if (!msg) return make_error(ErrorCode::kInvalidArgument, "ls answer ends inside a protocol entry");
+    if (!msg) return make_error(ErrorCode::kProtocol, "ls answer ends inside a protocol entry");
     out.push_back(std::move(*msg));
   }
   return out;

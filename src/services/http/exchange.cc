@@ -33,6 +33,7 @@ Status_ status_for(ErrorCode code) {
     case ErrorCode::kBusy:
     case ErrorCode::kUnavailable: return Status_::service_unavailable;
     case ErrorCode::kTimeout: return Status_::request_timeout;
+    case ErrorCode::kProtocol: return Status_::bad_gateway;
     case ErrorCode::kTooLarge: return Status_::payload_too_large;
     case ErrorCode::kCorrupt:
     case ErrorCode::kIo:
