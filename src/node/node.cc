@@ -26,6 +26,9 @@
 #include "infra/logging/logging.h"
 #include "infra/metrics/metrics.h"
 #include "node/lifecycle.h"
+#include "p2p/host/host.h"
+#include "p2p/identity/identity.h"
+#include "services/api/peers_api.h"
 #include "services/api/store_api.h"
 #include "services/http/blocking.h"
 #include "services/http/exchange.h"
@@ -47,6 +50,7 @@ struct Shared {
   metrics::Metrics metrics;
   health::Registry health;
   std::unique_ptr<store::Store> store;
+  std::shared_ptr<p2p::Host> host;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   Lifecycle* lifecycle = nullptr;
 
@@ -167,6 +171,38 @@ class HealthCollector final : public prometheus::Collectable {
   const health::Registry& h_;
 };
 
+// The libp2p host: listening, bootstrap dialing, identify and ping. Shutdown closes
+// every connection with a yamux GoAway once the API no longer takes requests.
+class P2pComponent final : public Component {
+ public:
+  explicit P2pComponent(Shared& s) : s_(s) {}
+  std::string name() const override { return "p2p"; }
+  Status start() override {
+    auto identity = p2p::load_or_create_identity(s_.settings.data_dir);
+    if (!identity) return tl::unexpected(identity.error());
+    if (identity->created) spdlog::info("p2p: created a new identity {}", identity->peer_id.to_string());
+    p2p::HostOptions options = s_.settings.p2p;
+    options.agent_version = fmt::format("bzzz/{}", s_.build.version);
+    s_.host = p2p::Host::create(s_.io, std::move(identity->key), std::move(options), &s_.metrics.registry());
+    BZZZ_TRY(s_.host->start());
+    spdlog::info("p2p: peer id {}", s_.host->id().to_string());
+    return ok();
+  }
+  void stop_accepting() override { s_.host->stop(); }
+  bool idle() const override { return s_.host->idle(); }
+  void force_close() override {
+    for (auto& c : s_.host->connections()) c->abort(Error(ErrorCode::kUnavailable, "shutdown deadline"));
+  }
+  void close() override { force_close(); }
+  std::string describe() const override {
+    return s_.host ? fmt::format("peer {}, {} connections", s_.host->id().to_string(), s_.host->connection_count())
+                   : "not started";
+  }
+
+ private:
+  Shared& s_;
+};
+
 class HealthComponent final : public Component {
  public:
   explicit HealthComponent(Shared& s) : s_(s) {}
@@ -213,6 +249,15 @@ class HealthComponent final : public Component {
                       return health::Observation{st, ms, "ms",
                                                  st == health::Status::kPass ? "" : "event loop is slow"};
                     });
+    // p2p: listening is pass; no peer at all is a warning (a lone node still serves).
+    s_.health.add(spec("p2p:connections", health::ComponentType::kComponent, false, [host = s_.host] {
+      size_t n = host->connection_count();
+      if (n == 0) {
+        return health::Observation{health::Status::kWarn, 0.0, "",
+                                   host->listen_addrs().empty() ? "not listening and no peers" : "no peers connected"};
+      }
+      return health::Observation{health::Status::kPass, static_cast<double>(n), "", ""};
+    }));
     lag.liveness = true;
     lag.timeout = hs.loop_lag_fail + 1s;
     s_.health.add(std::move(lag));
@@ -242,6 +287,8 @@ class ApiComponent final : public Component {
     api_ = std::make_unique<api::StoreApi>(*s_.store, *s_.workers, &s_.metrics.registry());
     api_->add_routes(router);
     if (auto c = api_->collectable()) s_.metrics.add_collectable(c);
+    peers_api_ = std::make_unique<api::PeersApi>(s_.host);
+    peers_api_->add_routes(router);
     router.add(boost::beast::http::verb::get, "/metrics", [&s = s_](http::Exchange& ex) -> asio::awaitable<void> {
       // Collecting reads the store's counters: disk work, so off the event loop.
       auto text = co_await http::run_blocking(*s.workers, [&] { return s.metrics.serialize(); });
@@ -258,7 +305,7 @@ class ApiComponent final : public Component {
           {"version", s.build.version},
           {"commit", s.build.commit},
           {"uptime_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count()},
-          {"node_id", nullptr},
+          {"node_id", s.host ? nlohmann::json(s.host->id().to_string()) : nlohmann::json(nullptr)},
           {"data_dir", data_dir},
           {"ready", s.health.ready().status != health::Status::kFail},
           {"components", components}};
@@ -287,6 +334,7 @@ class ApiComponent final : public Component {
  private:
   Shared& s_;
   std::unique_ptr<api::StoreApi> api_;
+  std::unique_ptr<api::PeersApi> peers_api_;
   std::unique_ptr<http::Server> server_;
 };
 
@@ -326,8 +374,9 @@ int run_node(const NodeSettings& settings, const BuildInfo& build) {
   // start order, shutdown priority, timeout of its blocking shutdown steps
   lifecycle.add(std::make_shared<WorkersComponent>(s), 0, 20, 10s);
   lifecycle.add(std::make_shared<StoreComponent>(s), 1, 30, 30s);
-  lifecycle.add(std::make_shared<HealthComponent>(s), 2, 0, 5s);
-  lifecycle.add(std::make_shared<ApiComponent>(s), 3, 10, 5s);
+  lifecycle.add(std::make_shared<P2pComponent>(s), 2, 15, 5s);
+  lifecycle.add(std::make_shared<HealthComponent>(s), 3, 0, 5s);
+  lifecycle.add(std::make_shared<ApiComponent>(s), 4, 10, 5s);
 
   // Signals are handled on the loop (asio runs the handler there, not in the signal
   // context); the shutdown itself runs on this thread while the loop keeps serving.

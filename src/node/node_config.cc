@@ -36,6 +36,24 @@ const config::Schema& node_schema() {
     // p2p
     s.add({.key = "p2p.listen", .kind = Kind::kList, .default_value = "/ip4/0.0.0.0/tcp/9000",
            .help = "libp2p listen multiaddrs (comma-separated in the environment)"});
+    s.add({.key = "p2p.announce", .kind = Kind::kList, .default_value = "",
+           .help = "addresses identify announces instead of the listen ones (e.g. behind NAT)"});
+    s.add({.key = "p2p.bootstrap", .kind = Kind::kList, .default_value = "",
+           .help = "peers kept connected, as /ip4/.../tcp/N/p2p/ID multiaddrs"});
+    s.add({.key = "p2p.max_connections", .kind = Kind::kInt, .default_value = "50",
+           .help = "libp2p connections at most (inbound beyond are refused)", .min = 1, .max = 1e6});
+    s.add({.key = "p2p.max_connections_per_ip", .kind = Kind::kInt, .default_value = "3",
+           .help = "connections from one remote IP at most (loopback exempt; 0: no limit)", .min = 0,
+           .max = 1e6});
+    s.add({.key = "p2p.dial_timeout", .kind = Kind::kDuration, .default_value = "10s",
+           .help = "a TCP connect taking longer fails", .min = 0.001});
+    s.add({.key = "p2p.handshake_timeout", .kind = Kind::kDuration, .default_value = "10s",
+           .help = "multistream + Noise + yamux must be done within this", .min = 0.001});
+    s.add({.key = "p2p.keepalive", .kind = Kind::kDuration, .default_value = "30s",
+           .help = "yamux ping interval on idle connections (0: none); no pong in 2/3 of it closes",
+           .min = 0});
+    s.add({.key = "p2p.backoff_max", .kind = Kind::kDuration, .default_value = "60s",
+           .help = "longest wait between redials of a bootstrap peer", .min = 0.01});
     // store
     s.add({.key = "store.compression", .kind = Kind::kEnum, .default_value = "zstd",
            .help = "codec tried for new blobs (none = raw)", .choices = {"zstd", "gzip", "none", "raw"}});
@@ -122,6 +140,29 @@ Result<NodeSettings> settings_from(const config::Config& c) {
     }
     s.p2p_listen.push_back(*addr);
   }
+  auto addrs = [&](const char* key, std::vector<p2p::Multiaddr>& out) -> Status {
+    for (const auto& text : c.list(key)) {
+      auto addr = p2p::Multiaddr::parse(text);
+      if (!addr) return fail(addr.error().wrap(fmt::format("config: {} from {}", key, c.setting(key).origin)));
+      if (!addr->tcp_endpoint()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("config: {} from {}: {} is not a TCP address", key, c.setting(key).origin,
+                                      bzzz::quoted(text)));
+      }
+      out.push_back(*addr);
+    }
+    return ok();
+  };
+  BZZZ_TRY(addrs("p2p.announce", s.p2p.announce));
+  BZZZ_TRY(addrs("p2p.bootstrap", s.p2p.bootstrap));
+  s.p2p.listen = s.p2p_listen;
+  s.p2p.max_connections = static_cast<size_t>(c.integer("p2p.max_connections"));
+  s.p2p.max_connections_per_ip = static_cast<size_t>(c.integer("p2p.max_connections_per_ip"));
+  s.p2p.dial_timeout = ms(c.duration("p2p.dial_timeout"));
+  s.p2p.handshake_timeout = ms(c.duration("p2p.handshake_timeout"));
+  s.p2p.connection.keepalive_interval = ms(c.duration("p2p.keepalive"));
+  s.p2p.connection.keepalive_timeout = s.p2p.connection.keepalive_interval * 2 / 3;
+  s.p2p.backoff_max = ms(c.duration("p2p.backoff_max"));
 
   auto listen = c.host_port("api.listen");
   s.api.name = "api";

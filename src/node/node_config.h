@@ -9,6 +9,7 @@
 #include "base/config/config.h"
 #include "content/store/store.h"
 #include "infra/logging/logging.h"
+#include "p2p/host/host.h"
 #include "p2p/multiaddr/multiaddr.h"
 #include "services/http/server.h"
 
@@ -36,6 +37,7 @@ struct NodeSettings {
   http::ServerOptions api;
   std::string api_token;  // empty: the API is open (it listens on loopback by default)
   std::vector<p2p::Multiaddr> p2p_listen;
+  p2p::HostOptions p2p;  // listen is p2p_listen; agent_version is set by the node
   unsigned io_threads = 2;
   unsigned workers = 4;
   std::chrono::milliseconds drain_delay{0};

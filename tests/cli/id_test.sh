@@ -5,7 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cmd jq
 
 first() {
-  run bz --json id
+  run env -u BZZZ_P2P_LISTEN "$BZZZ_BIN" --data "$DATA" --json id
   [[ "$RUN_RC" == 0 ]] || fail "id: $(run_dump)"
   ID="$(jq -r .peer_id <<<"$RUN_OUT")"
   [[ "$ID" == 12D3KooW* ]] || fail "an Ed25519 peer id starts 12D3KooW, got $ID"

@@ -13,6 +13,9 @@ set -euo pipefail
 
 # The caller's data dir must never leak into a test.
 unset BZZZ_DATA
+# Nodes the tests start listen for libp2p on a free loopback port, not on the default
+# 0.0.0.0:9000 (tests run in parallel). A test that needs a known port sets its own.
+export BZZZ_P2P_LISTEN=/ip4/127.0.0.1/tcp/0
 
 log() { printf '== %s\n' "$*"; }
 

@@ -108,4 +108,11 @@ std::optional<PublicKey> PeerId::public_key() const {
   return *key;
 }
 
+std::strong_ordering PeerId::operator<=>(const PeerId& other) const {
+  return std::lexicographical_compare_three_way(bytes_.begin(), bytes_.end(), other.bytes_.begin(),
+                                                other.bytes_.end());
+}
+
+bool PeerId::operator==(const PeerId& other) const { return bytes_ == other.bytes_; }
+
 }  // namespace bzzz::p2p
