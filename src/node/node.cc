@@ -26,6 +26,7 @@
 #include "infra/logging/logging.h"
 #include "infra/metrics/metrics.h"
 #include "node/lifecycle.h"
+#include "p2p/host/diagnostics.h"
 #include "p2p/host/host.h"
 #include "p2p/identity/identity.h"
 #include "services/api/peers_api.h"
@@ -184,6 +185,7 @@ class P2pComponent final : public Component {
     p2p::HostOptions options = s_.settings.p2p;
     options.agent_version = fmt::format("bzzz/{}", s_.build.version);
     s_.host = p2p::Host::create(s_.io, std::move(identity->key), std::move(options), &s_.metrics.registry());
+    if (s_.settings.p2p_diagnostics) p2p::add_diagnostic_protocols(*s_.host);
     BZZZ_TRY(s_.host->start());
     spdlog::info("p2p: peer id {}", s_.host->id().to_string());
     return ok();

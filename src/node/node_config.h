@@ -37,7 +37,8 @@ struct NodeSettings {
   http::ServerOptions api;
   std::string api_token;  // empty: the API is open (it listens on loopback by default)
   std::vector<p2p::Multiaddr> p2p_listen;
-  p2p::HostOptions p2p;  // listen is p2p_listen; agent_version is set by the node
+  p2p::HostOptions p2p;
+  bool p2p_diagnostics = false;  // serve the echo and sink protocols  // listen is p2p_listen; agent_version is set by the node
   unsigned io_threads = 2;
   unsigned workers = 4;
   std::chrono::milliseconds drain_delay{0};
