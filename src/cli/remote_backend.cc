@@ -249,15 +249,20 @@ class Connection {
   // A request without a body; returns the body of a 2xx answer. A request that may be
   // sent twice (retry_safe) is, once, when a kept-alive connection turns out closed
   // before any answer came. long_running: the node answers only once done (gc, verify).
+  // A JSON request body may be given (`json_body`, sent as application/json).
   Result<std::string> call(bhttp::verb method, std::string_view path, bool retry_safe,
-                           bool long_running = false) {
+                           bool long_running = false, const std::string& json_body = {}) {
     std::string target = url_.prefix + std::string(path);
     for (int attempt = 0;; ++attempt) {
       BZZZ_TRY(ensure_open());
       bool reused = used_;
-      bhttp::request<bhttp::empty_body> req{method, target, 11};
+      bhttp::request<bhttp::string_body> req{method, target, 11};
       prepare(req);
-      if (method != bhttp::verb::get && method != bhttp::verb::head) req.content_length(0);
+      if (!json_body.empty()) {
+        req.set(bhttp::field::content_type, "application/json");
+        req.body() = json_body;
+      }
+      if (method != bhttp::verb::get && method != bhttp::verb::head) req.content_length(json_body.size());
       error_code ec = write(req);
       Answer answer;
       bool got_some = false;
@@ -704,6 +709,16 @@ Result<std::unique_ptr<Backend>> connect_remote(const RemoteOptions& options) {
   auto backend = std::make_unique<RemoteBackend>(std::move(url), options);
   BZZZ_TRY(backend->open());
   return std::unique_ptr<Backend>(std::move(backend));
+}
+
+Result<nlohmann::json> node_call(const RemoteOptions& options, std::string_view method, std::string_view path,
+                                 const nlohmann::json* body) {
+  BZZZ_ASSIGN_OR_RETURN(Url url, parse_url(options.url));
+  Connection conn(url, options);
+  bhttp::verb verb = bhttp::string_to_verb(method);
+  std::string text = body ? body->dump() : std::string();
+  BZZZ_ASSIGN_OR_RETURN(std::string answer, conn.call(verb, path, verb == bhttp::verb::get, false, text));
+  return parse_doc(url, std::string(path), answer);
 }
 
 Result<nlohmann::json> node_status(const RemoteOptions& options) {

@@ -46,4 +46,9 @@ Result<std::unique_ptr<Backend>> connect_remote(const RemoteOptions& options);
 // lets the CLI decide between a data dir of its own and the node that holds it.
 Result<nlohmann::json> node_status(const RemoteOptions& options);
 
+// One request to the node's API with an optional JSON body; the answer's JSON document.
+// Errors as for the store calls (the node's message, a code from the HTTP status).
+Result<nlohmann::json> node_call(const RemoteOptions& options, std::string_view method, std::string_view path,
+                                 const nlohmann::json* body = nullptr);
+
 }  // namespace bzzz::cli
