@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# C++ to C++ over libp2p on loopback: two and then ten nodes find each other through
+# p2p.bootstrap, identify each other, ping; a bootstrap node's restart is survived (the
+# others redial with backoff and get back in); everything shuts down cleanly (exit 0).
+source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
+need_cmd curl jq
+
+declare -a PIDS=() APIS=() PORTS=() IDS=()
+# Sections run in subshells: every node's pid also goes to a file the exit hook reads.
+stop_all() {
+  local pid
+  [[ -f "$TMP/pids" ]] || return 0
+  while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$TMP/pids"
+  return 0
+}
+on_exit stop_all
+
+# start_node I [BOOTSTRAP...]: node I with its own data dir, API and p2p port (both
+# kept across restarts), bootstrapping from the given multiaddrs.
+start_node() {
+  local i="$1"
+  shift
+  local boot
+  boot="$(IFS=,; echo "$*")"
+  [[ -n "${APIS[$i]:-}" ]] || APIS[$i]="$(free_port)"
+  [[ -n "${PORTS[$i]:-}" ]] || PORTS[$i]="$(free_port)"
+  mkdir -p "$TMP/$SET/n$i"
+  "$BZZZ_BIN" node --data "$TMP/$SET/n$i" --listen "127.0.0.1:${APIS[$i]}" \
+    --set "p2p.listen=/ip4/127.0.0.1/tcp/${PORTS[$i]}" --set "p2p.bootstrap=$boot" \
+    --set p2p.backoff_max=4s --set node.io_threads=1 --set node.workers=2 --set store.threads=1 \
+    >>"$TMP/$SET/n$i.log" 2>&1 &
+  PIDS[$i]=$!
+  echo "${PIDS[$i]}" >>"$TMP/pids"
+  local t
+  for ((t = 0; t < 100; t++)); do
+    IDS[$i]="$(curl -s --max-time 2 "http://127.0.0.1:${APIS[$i]}/v1/peers" | jq -r .id 2>/dev/null || true)"
+    [[ "${IDS[$i]}" == 12D3KooW* ]] && return 0
+    alive "${PIDS[$i]}" || fail "node $i exited at start: $(tail -5 "$TMP/$SET/n$i.log")"
+    sleep 0.1
+  done
+  fail "node $i did not answer on its API: $(tail -5 "$TMP/$SET/n$i.log")"
+}
+
+addr() { echo "/ip4/127.0.0.1/tcp/${PORTS[$1]}/p2p/${IDS[$1]}"; }
+peers() { curl -s --max-time 5 "http://127.0.0.1:${APIS[$1]}/v1/peers"; }
+connections() { peers "$1" | jq -r .connections; }
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+wait_until() {
+  local limit="$1" what="$2" start=$SECONDS
+  shift 2
+  until "$@"; do
+    ((SECONDS - start < limit)) || fail "$what: not within ${limit} s"
+    sleep 0.2
+  done
+}
+has_connections() { [[ "$(connections "$1")" -ge "$2" ]]; }
+identified() { [[ "$(peers "$1" | jq --arg id "$2" '[.peers[] | select(.id == $id and .agent_version != "")] | length')" == 1 ]]; }
+
+# graceful_stop I: SIGTERM; the node must exit 0 within 10 s.
+graceful_stop() {
+  local pid="${PIDS[$1]}" rc t
+  kill -TERM "$pid"
+  for ((t = 0; t < 100; t++)); do alive "$pid" || break; sleep 0.1; done
+  alive "$pid" && fail "node $1 still running 10 s after SIGTERM"
+  set +e
+  wait "$pid"
+  rc=$?
+  set -e
+  assert_eq "$rc" 0 "node $1's exit code after SIGTERM"
+  PIDS[$1]=""
+}
+
+two_nodes() {
+  SET=two
+  start_node 0
+  start_node 1 "$(addr 0)"
+  wait_until 10 "node 1 connects to its bootstrap peer" has_connections 1 1
+  wait_until 10 "node 0 sees node 1" has_connections 0 1
+  wait_until 10 "node 1 identifies node 0" identified 1 "${IDS[0]}"
+  wait_until 10 "node 0 identifies node 1" identified 0 "${IDS[1]}"
+  local doc
+  doc="$(peers 1)"
+  assert_contains "$(jq -r '.peers[0].protocols | join(" ")' <<<"$doc")" "/ipfs/ping/1.0.0" "node 0's protocols"
+  assert_eq "$(jq -r '.peers[0].agent_version' <<<"$doc")" "bzzz/$("$BZZZ_BIN" --json version | jq -r .version)" \
+    "node 0's agent version"
+  expect_rc 0 "ping node 0 from node 1" "$BZZZ_BIN" --set "api.listen=127.0.0.1:${APIS[1]}" ping "${IDS[0]}" -c 3
+  assert_contains "$RUN_OUT" "pong from ${IDS[0]}" "ping output"
+  expect_rc 0 "ping node 1 from node 0" "$BZZZ_BIN" --set "api.listen=127.0.0.1:${APIS[0]}" ping "${IDS[1]}" -c 3
+  # p2p metrics move.
+  local metrics
+  metrics="$(curl -s "http://127.0.0.1:${APIS[0]}/metrics")"
+  assert_contains "$metrics" 'bzzz_p2p_connections{direction="inbound"} 1' "inbound connection gauge"
+  assert_contains "$metrics" 'bzzz_p2p_streams_total{direction="outbound",protocol="/ipfs/ping/1.0.0"}' "ping streams counted"
+  assert_contains "$metrics" 'bzzz_p2p_ping_rtt_seconds_count' "ping RTT histogram"
+  # The health check passes once a peer is connected.
+  wait_until 10 "the p2p health check passes with a peer" \
+    bash -c "[[ \$(curl -s http://127.0.0.1:${APIS[0]}/health/checks | jq -r '.checks[\"p2p:connections\"][0].status') == pass ]]"
+  graceful_stop 1
+  wait_until 10 "node 0 sees node 1 go" bash -c "[[ \$(curl -s http://127.0.0.1:${APIS[0]}/v1/peers | jq .connections) == 0 ]]"
+  graceful_stop 0
+}
+
+ten_nodes() {
+  PIDS=() APIS=() PORTS=() IDS=()
+  SET=ten
+  local i
+  start_node 0
+  for ((i = 1; i < 10; i++)); do start_node "$i" "$(addr 0)"; done
+  wait_until 20 "node 0 has the nine others" has_connections 0 9
+  for ((i = 1; i < 10; i++)); do
+    wait_until 10 "node $i connected" has_connections "$i" 1
+    wait_until 10 "node $i identifies node 0" identified "$i" "${IDS[0]}"
+  done
+  log "restart node 0 (SIGKILL, then the same data dir and port)"
+  kill -KILL "${PIDS[0]}"
+  wait "${PIDS[0]}" 2>/dev/null || true
+  PIDS[0]=""
+  for ((i = 1; i < 10; i++)); do
+    wait_until 10 "node $i notices node 0 is gone" bash -c "[[ \$(curl -s http://127.0.0.1:${APIS[$i]}/v1/peers | jq .connections) == 0 ]]"
+  done
+  sleep 2  # a few failed redials: the backoff grows
+  local old_id="${IDS[0]}"
+  start_node 0
+  assert_eq "${IDS[0]}" "$old_id" "node 0 keeps its identity across the restart"
+  wait_until 20 "all nine redial node 0 after its restart" has_connections 0 9
+  grep -q "retrying with backoff" "$TMP/$SET/n1.log" || fail "node 1 logged no backoff: $(tail -5 "$TMP/$SET/n1.log")"
+  grep -q "bootstrap peer .* reached after" "$TMP/$SET/n1.log" || fail "node 1 logged no reconnect"
+  expect_rc 0 "ping node 0 from node 5 after the restart" \
+    "$BZZZ_BIN" --set "api.listen=127.0.0.1:${APIS[5]}" ping "${IDS[0]}" -c 1
+  for ((i = 9; i >= 0; i--)); do graceful_stop "$i"; done
+  for ((i = 0; i < 10; i++)); do
+    grep -qi "error\|abandon" "$TMP/$SET/n$i.log" && fail "node $i logged an error: $(grep -i "error\|abandon" "$TMP/$SET/n$i.log" | head -3)"
+  done
+  return 0
+}
+
+section "two nodes through bootstrap: identify, ping, metrics, health, shutdown" two_nodes
+section "ten nodes through bootstrap; the bootstrap node restarts" ten_nodes
+finish_tests p2p_mesh_test
