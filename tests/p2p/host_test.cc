@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "p2p/host/host.h"
+#include "p2p/host_fixture.h"
 
 namespace bzzz::p2p {
 namespace {
@@ -16,68 +17,11 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-constexpr std::string_view kEcho = "/test/echo/1.0.0";
-
-asio::awaitable<void> echo(std::shared_ptr<net::Stream> s) {
-  std::vector<uint8_t> buf(64 * 1024);
-  for (;;) {
-    std::span<uint8_t> span(buf);
-    auto n = co_await s->read_some(span);
-    if (!n || *n == 0) break;
-    std::span<const uint8_t> out(buf.data(), *n);
-    auto st = co_await s->write(out);
-    if (!st) co_return;
-  }
-  s->close_write();
-}
-
-class Loop {
- public:
-  Loop() : guard_(asio::make_work_guard(io_)) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~Loop() {
-    guard_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
-  }
-  asio::io_context& io() { return io_; }
-  template <class T>
-  T run(asio::awaitable<T> coro) {
-    auto f = asio::co_spawn(io_, std::move(coro), asio::use_future);
-    if (f.wait_for(20s) != std::future_status::ready) {
-      ADD_FAILURE() << "timed out";
-      std::abort();
-    }
-    return f.get();
-  }
-
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::vector<std::thread> threads_;
-};
-
-std::shared_ptr<Host> make_host(asio::io_context& io, HostOptions options = {}) {
-  if (options.listen.empty()) options.listen = {*Multiaddr::parse("/ip4/127.0.0.1/tcp/0")};
-  if (options.connection.keepalive_interval == 30s) options.connection.keepalive_interval = 0ms;
-  auto host = Host::create(io, PrivateKey::generate(), std::move(options), nullptr);
-  host->handle(std::string(kEcho), echo);
-  EXPECT_TRUE(host->start());
-  return host;
-}
-
-Multiaddr addr_of(const Host& h) { return h.listen_addrs().at(0).with_peer_id(h.id()); }
-
-template <class F>
-bool eventually(F f, std::chrono::milliseconds limit = 5s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return f();
-}
+using testing::addr_of;
+using testing::eventually;
+using testing::Loop;
+using testing::make_host;
+constexpr std::string_view kEcho = kEchoProtocol;
 
 TEST(Host, ConnectIdentifyPing) {
   Loop loop;

@@ -81,6 +81,9 @@ struct Host::Impl {
   net::Strand host_strand;  // bootstrap loops and their timers
   std::vector<std::shared_ptr<asio::steady_timer>> timers;  // on host_strand
   std::atomic<size_t> handshaking{0};
+  // Inbound connections still in their upgrade, by remote IP (Host::mutex_ guards it):
+  // they count toward the per-IP limit, or silent sockets could take every slot.
+  std::map<asio::ip::address, size_t> handshaking_by_ip;
 
   prometheus::Family<prometheus::Gauge>& connections;
   prometheus::Gauge& conns_in;
@@ -288,8 +291,9 @@ bool Host::over_limits(const asio::ip::address& remote, std::string& why) const 
     return true;
   }
   if (is_loopback(remote) || options_.max_connections_per_ip == 0) return false;
-  size_t same = 0;
   auto ip = plain(remote);
+  auto pending = impl_->handshaking_by_ip.find(ip);
+  size_t same = pending == impl_->handshaking_by_ip.end() ? 0 : pending->second;
   for (const auto& [peer, c] : conns_) {
     auto ep = c->info().remote_addr.tcp_endpoint();
     boost::system::error_code ec;
@@ -328,18 +332,29 @@ asio::awaitable<void> Host::accept_loop(std::shared_ptr<tcp::acceptor> acceptor)
   }
 }
 
+void Host::count_handshake(const asio::ip::address& remote, int delta) {
+  std::lock_guard lock(mutex_);
+  auto& n = impl_->handshaking_by_ip[plain(remote)];
+  n += delta;
+  if (n == 0) impl_->handshaking_by_ip.erase(plain(remote));
+}
+
 void Host::run_upgrade(tcp::socket socket) {
   auto ex = socket.get_executor();
+  boost::system::error_code rec;
+  auto remote_ip = socket.remote_endpoint(rec).address();
   ++impl_->handshaking;
+  count_handshake(remote_ip, +1);
   asio::co_spawn(
       ex,
-      [self = shared_from_this(), socket = std::move(socket)]() mutable -> asio::awaitable<void> {
+      [self = shared_from_this(), socket = std::move(socket), remote_ip]() mutable -> asio::awaitable<void> {
         boost::system::error_code ec;
         auto remote = socket.remote_endpoint(ec);
         auto t0 = std::chrono::steady_clock::now();
         net::UpgradeOptions opts{&self->identity_, self->options_.handshake_timeout, self->options_.connection};
         auto conn = co_await net::upgrade(std::move(socket), false, std::nullopt, opts);
         --self->impl_->handshaking;
+        self->count_handshake(remote_ip, -1);
         if (!conn) {
           spdlog::info("p2p: inbound connection from {} failed: {}", net::to_multiaddr(remote).to_string(),
                        conn.error().message());

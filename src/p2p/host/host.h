@@ -126,6 +126,7 @@ class Host : public std::enable_shared_from_this<Host> {
   boost::asio::awaitable<void> identify_remote(std::shared_ptr<net::Connection> conn);
   boost::asio::awaitable<void> serve_stream(std::shared_ptr<net::Stream> stream);
   void run_upgrade(boost::asio::ip::tcp::socket socket);
+  void count_handshake(const boost::asio::ip::address& remote, int delta);
   // Adds a new connection (or closes it as a duplicate); returns the one to use.
   std::shared_ptr<net::Connection> adopt(std::shared_ptr<net::Connection> conn);
   void on_closed(net::Connection& conn, const Error& reason);

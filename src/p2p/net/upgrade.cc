@@ -105,7 +105,9 @@ asio::awaitable<Result<std::string>> negotiate(ByteStream& stream, bool outbound
   co_return co_await mss_handle(stream, server);
 }
 
+// "noise: ..." and not "noise: noise: ..." when the error already names its step.
 Error step_error(std::string_view step, const Error& e) {
+  if (e.message().starts_with(fmt::format("{}: ", step))) return e;
   return Error(e.code(), fmt::format("{}: {}", step, e.message()));
 }
 
