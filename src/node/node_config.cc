@@ -52,6 +52,9 @@ const config::Schema& node_schema() {
     s.add({.key = "p2p.keepalive", .kind = Kind::kDuration, .default_value = "30s",
            .help = "yamux ping interval on idle connections (0: none); no pong in 2/3 of it closes",
            .min = 0});
+    s.add({.key = "p2p.stream_window", .kind = Kind::kBytes, .default_value = "1MiB",
+           .help = "yamux receive window granted to each stream (memory per busy stream)",
+           .min = 256 * 1024, .max = 64 << 20});
     s.add({.key = "p2p.diagnostics", .kind = Kind::kBool, .default_value = "false",
            .help = "serve /bzzz/echo/1.0.0 and /bzzz/sink/1.0.0 (interop tests, benchmarks)"});
     s.add({.key = "p2p.backoff_max", .kind = Kind::kDuration, .default_value = "60s",
@@ -166,6 +169,7 @@ Result<NodeSettings> settings_from(const config::Config& c) {
   s.p2p.connection.keepalive_timeout = s.p2p.connection.keepalive_interval * 2 / 3;
   s.p2p.backoff_max = ms(c.duration("p2p.backoff_max"));
   s.p2p_diagnostics = c.boolean("p2p.diagnostics");
+  s.p2p.connection.yamux.receive_window = static_cast<uint32_t>(c.bytes("p2p.stream_window"));
 
   auto listen = c.host_port("api.listen");
   s.api.name = "api";

@@ -113,8 +113,16 @@ std::vector<uint8_t> read_all(Session& s, uint32_t id) {
 
 // Client and server back to back: pump() carries each side's output to the other in
 // random pieces (1 byte up to max_chunk) until both are quiet.
+// The spec's defaults (a 256 KiB window), which these tests are written against; the
+// session's own default window is larger.
+Options spec() {
+  Options o;
+  o.receive_window = kInitialWindow;
+  return o;
+}
+
 struct Pair {
-  explicit Pair(Options client_options = {}, Options server_options = {}, uint32_t seed = 1)
+  explicit Pair(Options client_options = spec(), Options server_options = spec(), uint32_t seed = 1)
       : client(true, client_options), server(false, server_options), rng(seed) {}
 
   void feed(Session& to, std::span<const uint8_t> bytes) {
@@ -299,7 +307,7 @@ TEST(YamuxSessionTest, DataFlowsBeforeTheAck) {
 }
 
 TEST(YamuxSessionTest, DataBeforeAckMarksTheStreamAcked) {
-  Session client(true);
+  Session client(true, spec());
   auto id = *client.open();
   drain(client);
   ASSERT_TRUE(client.receive(data_frame(0, id, bytes_of("x"))));
@@ -497,7 +505,7 @@ TEST(YamuxSessionTest, RemoteResetThenReleaseSendsNothing) {
 }
 
 TEST(YamuxSessionTest, FullAckBacklogRefusesWithRst) {
-  Options server_options;
+  Options server_options = spec();
   server_options.max_ack_backlog = 2;
   Pair p({}, server_options);
   auto a = *p.client.open();
@@ -525,7 +533,7 @@ TEST(YamuxSessionTest, FullAckBacklogRefusesWithRst) {
 }
 
 TEST(YamuxSessionTest, MaxStreamsLimitsBothDirections) {
-  Options small;
+  Options small = spec();
   small.max_streams = 2;
   Pair p(small, small);
   auto a = p.connect();
@@ -641,7 +649,7 @@ TEST(YamuxSessionTest, PingPong) {
 
 TEST(YamuxSessionTest, LargerReceiveWindowIsAnnouncedAndHonoured) {
   constexpr uint32_t kWindow = 1 << 20;
-  Options big;
+  Options big = spec();
   big.receive_window = kWindow;
   Pair p(big, big);
 
@@ -689,7 +697,7 @@ TEST(YamuxSessionTest, LargerReceiveWindowIsAnnouncedAndHonoured) {
 }
 
 TEST(YamuxSessionTest, SmallerReceiveWindowCountsAsInitial) {
-  Options tiny;
+  Options tiny = spec();
   tiny.receive_window = 1000;
   Pair p(tiny, tiny);
   auto id = p.connect();
@@ -701,7 +709,7 @@ TEST(YamuxSessionTest, SmallerReceiveWindowCountsAsInitial) {
 }
 
 TEST(YamuxSessionTest, WriteSplitsAtMaxDataFrame) {
-  Options o;
+  Options o = spec();
   o.max_data_frame = 1000;
   Pair p(o, {});
   auto id = p.connect();
@@ -827,7 +835,7 @@ TEST(YamuxSessionTest, EventsNameEachIdOnce) {
 }
 
 TEST(YamuxSessionTest, DrainOutputAppendsWhenNotEmpty) {
-  Session s(true);
+  Session s(true, spec());
   s.ping(7);
   std::vector<uint8_t> out = {1, 2, 3};
   s.drain_output(out);
@@ -843,7 +851,7 @@ TEST(YamuxSessionTest, DrainOutputAppendsWhenNotEmpty) {
 // --- hand-made frames -------------------------------------------------------------------
 
 TEST(YamuxFramesTest, FinRstAndAckOnWindowUpdateFrames) {
-  Session client(true);
+  Session client(true, spec());
   auto a = *client.open();
   auto b = *client.open();
   drain(client);
@@ -881,7 +889,7 @@ TEST(YamuxFramesTest, FinRstAndAckOnWindowUpdateFrames) {
 }
 
 TEST(YamuxFramesTest, DataAfterFinIsDroppedButCounted) {
-  Session server(false);
+  Session server(false, spec());
   ASSERT_TRUE(server.receive(data_frame(kSyn | kFin, 1, bytes_of("all"))));
   ASSERT_EQ(server.accept(), 1u);
   drain(server);
@@ -893,7 +901,7 @@ TEST(YamuxFramesTest, DataAfterFinIsDroppedButCounted) {
 }
 
 TEST(YamuxFramesTest, FinOnDataAppliesAfterItsPayload) {
-  Session server(false);
+  Session server(false, spec());
   auto payload = pattern(5000, 2);
   auto bytes = concat({data_frame(kSyn, 1, std::span(payload).first(1000)),
                        data_frame(kFin, 1, std::span(payload).subspan(1000))});
@@ -934,18 +942,18 @@ TEST(YamuxFramesTest, SplitAnywhereGivesTheSameResult) {
     EXPECT_EQ(s.remote_go_away_code(), GoAwayCode::kNormal);
     EXPECT_EQ(read_all(s, 1), payload);
   };
-  Session whole(false);
+  Session whole(false, spec());
   ASSERT_TRUE(whole.receive(wire));
   check(whole);
   auto expected_out = drain(whole);
   for (size_t cut = 1; cut < wire.size(); ++cut) {
-    Session s(false);
+    Session s(false, spec());
     ASSERT_TRUE(s.receive(std::span(wire).first(cut)));
     ASSERT_TRUE(s.receive(std::span(wire).subspan(cut)));
     check(s);
     EXPECT_EQ(drain(s), expected_out) << cut;
   }
-  Session bytewise(false);
+  Session bytewise(false, spec());
   for (uint8_t b : wire) ASSERT_TRUE(bytewise.receive(std::span(&b, 1)));
   check(bytewise);
   ASSERT_TRUE(bytewise.receive({}));
@@ -974,7 +982,7 @@ TEST(YamuxFramesTest, WindowUpdateAfterFinIsTolerated) {
 }
 
 TEST(YamuxFramesTest, FramesForUnknownStreamsAreIgnored) {
-  Session server(false);
+  Session server(false, spec());
   auto junk = pattern(70000, 1);  // more than a window: not checked for unknown ids
   auto wire = concat({
       data_frame(0, 5, junk),
@@ -995,7 +1003,7 @@ TEST(YamuxFramesTest, FramesForUnknownStreamsAreIgnored) {
 }
 
 TEST(YamuxFramesTest, RemoteResetOfAStreamNotYetAcceptedDropsIt) {
-  Session server(false);
+  Session server(false, spec());
   ASSERT_TRUE(server.receive(concat({frame(Type::kWindowUpdate, kSyn, 1, 0),
                                      frame(Type::kWindowUpdate, kSyn, 3, 0),
                                      frame(Type::kWindowUpdate, kRst, 1, 0)})));
@@ -1006,7 +1014,7 @@ TEST(YamuxFramesTest, RemoteResetOfAStreamNotYetAcceptedDropsIt) {
 }
 
 TEST(YamuxFramesTest, ReleasingMidPayloadDropsTheRest) {
-  Session server(false);
+  Session server(false, spec());
   auto payload = pattern(1000, 3);
   auto wire = concat({data_frame(kSyn, 1, payload), frame(Type::kPing, kSyn, 0, 5)});
   ASSERT_TRUE(server.receive(std::span(wire).first(500)));
@@ -1046,7 +1054,7 @@ void expect_failed(Session& s, const Status& status, std::string_view needle) {
 }
 
 TEST(YamuxErrorTest, DataPastTheGrantedWindow) {
-  Session server(false);
+  Session server(false, spec());
   auto payload = pattern(kInitialWindow + 1, 1);
   auto bytes = data_frame(kSyn, 1, payload);
   Status s = server.receive(std::span(bytes).first(kHeaderSize + 3));
@@ -1054,7 +1062,7 @@ TEST(YamuxErrorTest, DataPastTheGrantedWindow) {
 }
 
 TEST(YamuxErrorTest, DataPastWhatIsLeftOfTheWindow) {
-  Session server(false);
+  Session server(false, spec());
   auto a = pattern(200000, 1);
   auto b = pattern(70000, 2);
   ASSERT_TRUE(server.receive(data_frame(kSyn, 1, a)));
@@ -1066,7 +1074,7 @@ TEST(YamuxErrorTest, DataPastWhatIsLeftOfTheWindow) {
 }
 
 TEST(YamuxErrorTest, BigReceiveWindowIsNotGrantedBeforeTheAck) {
-  Options big;
+  Options big = spec();
   big.receive_window = 1 << 20;
   Session server(false, big);
   auto payload = pattern(kInitialWindow + 1, 1);
@@ -1075,27 +1083,27 @@ TEST(YamuxErrorTest, BigReceiveWindowIsNotGrantedBeforeTheAck) {
 }
 
 TEST(YamuxErrorTest, SynReusingAnOpenId) {
-  Session server(false);
+  Session server(false, spec());
   ASSERT_TRUE(server.receive(frame(Type::kWindowUpdate, kSyn, 1, 0)));
   Status s = server.receive(data_frame(kSyn, 1, bytes_of("again")));
   expect_failed(server, s, "stream 1, which is already open");
 }
 
 TEST(YamuxErrorTest, SynInOurIdSpace) {
-  Session server(false);
+  Session server(false, spec());
   expect_failed(server, server.receive(frame(Type::kWindowUpdate, kSyn, 2, 0)),
                 "opened stream 2 in our id space");
-  Session client(true);
+  Session client(true, spec());
   expect_failed(client, client.receive(data_frame(kSyn, 1, bytes_of("x"))),
                 "opened stream 1 in our id space");
 }
 
 TEST(YamuxErrorTest, BadVersionAndUnknownType) {
-  Session a(false);
+  Session a(false, spec());
   auto v = frame(Type::kWindowUpdate, kSyn, 1, 0);
   v[0] = 1;
   expect_failed(a, a.receive(v), "version 1");
-  Session b(false);
+  Session b(false, spec());
   auto t = frame(Type::kWindowUpdate, 0, 1, 0);
   t[1] = 7;
   // split inside the header: the error comes when the header is whole
@@ -1104,17 +1112,17 @@ TEST(YamuxErrorTest, BadVersionAndUnknownType) {
 }
 
 TEST(YamuxErrorTest, StreamFramesOnStreamZero) {
-  Session a(true);
+  Session a(true, spec());
   expect_failed(a, a.receive(data_frame(0, 0, bytes_of("x"))), "Data frame on stream 0");
-  Session b(true);
+  Session b(true, spec());
   expect_failed(b, b.receive(frame(Type::kWindowUpdate, 0, 0, 10)),
                 "WindowUpdate frame on stream 0");
-  Session c(false);
+  Session c(false, spec());
   expect_failed(c, c.receive(frame(Type::kWindowUpdate, kSyn, 0, 0)), "on stream 0");
 }
 
 TEST(YamuxErrorTest, SendWindowOverflow) {
-  Session client(true);
+  Session client(true, spec());
   auto id = *client.open();
   drain(client);
   ASSERT_TRUE(client.receive(frame(Type::kWindowUpdate, kAck, id, 0xffffffffu - kInitialWindow)));
