@@ -33,6 +33,7 @@ bench: build
 	@scripts/setup.sh --bench
 	bench/run.sh $(BUILD_DIR)
 	bench/http.sh $(BUILD_DIR)
+	bench/p2p.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

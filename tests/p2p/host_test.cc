@@ -61,6 +61,21 @@ TEST(Host, PingRightAfterConnect) {
   ASSERT_TRUE(rtt) << rtt.error().message();
 }
 
+// A connect right after a disconnect dials anew instead of handing back the closing
+// connection.
+TEST(Host, ReconnectRightAfterDisconnect) {
+  Loop loop;
+  auto a = make_host(loop.io());
+  auto b = make_host(loop.io());
+  for (int i = 0; i < 5; ++i) {
+    auto conn = loop.run(a->connect(addr_of(*b)));
+    ASSERT_TRUE(conn) << conn.error().message();
+    auto rtt = loop.run(a->ping(b->id()));
+    ASSERT_TRUE(rtt) << rtt.error().message();
+    EXPECT_TRUE(a->disconnect(b->id()));
+  }
+}
+
 // Many pings in a row from a coroutine off the connections' strands, as the API does.
 TEST(Host, ManyPingsFromAnotherExecutor) {
   Loop loop;

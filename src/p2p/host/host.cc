@@ -379,7 +379,7 @@ std::shared_ptr<net::Connection> Host::adopt(std::shared_ptr<net::Connection> co
     auto dialer = [&](const net::Connection& c) { return c.info().outbound ? id_ : peer; };
     const PeerId& preferred = std::min(id_, peer);
     for (auto [it, end] = conns_.equal_range(peer); it != end; ++it) {
-      if (it->second->closed()) continue;
+      if (!it->second->usable()) continue;
       if (dialer(*it->second) == preferred && dialer(*conn) != preferred) {
         keep = it->second;
         drop = conn;
@@ -448,7 +448,7 @@ void Host::on_closed(net::Connection& conn, const Error& reason) {
 std::shared_ptr<net::Connection> Host::connection(const PeerId& peer) const {
   std::lock_guard lock(mutex_);
   for (auto [it, end] = conns_.equal_range(peer); it != end; ++it) {
-    if (!it->second->closed()) return it->second;
+    if (it->second->usable()) return it->second;
   }
   return nullptr;
 }

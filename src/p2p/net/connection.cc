@@ -210,6 +210,7 @@ std::optional<std::chrono::microseconds> Connection::last_rtt() const {
 }
 
 void Connection::close(std::string reason) {
+  closing_requested_ = true;
   asio::dispatch(strand_, [self = shared_from_this(), reason = std::move(reason)] {
     if (self->closing_ || self->finished_) return;
     self->closing_ = true;
@@ -308,12 +309,17 @@ void Connection::dispatch_events() {
       }
     }
   }
+  // The remote's GoAway: no new streams here; the host dials anew when asked.
+  if (session_.went_away()) closing_requested_ = true;
   if (session_.has_output()) kick_writer();
 }
 
 asio::awaitable<void> Connection::read_loop() {
   auto self = shared_from_this();
-  std::vector<uint8_t> buf(std::max(kReadBuffer, pending_ciphertext_.size() * 2));
+  // Not zero-filled: an idle connection's buffer stays mostly untouched (not resident).
+  const size_t capacity = std::max(kReadBuffer, pending_ciphertext_.size() * 2);
+  std::unique_ptr<uint8_t[]> storage(new uint8_t[capacity]);
+  std::span<uint8_t> buf(storage.get(), capacity);
   size_t have = pending_ciphertext_.size();
   std::memcpy(buf.data(), pending_ciphertext_.data(), have);
   pending_ciphertext_ = {};

@@ -155,6 +155,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void abort(Error reason);
 
   bool closed() const { return closed_.load(); }
+  // Neither closed nor closing: new streams may be opened on it.
+  bool usable() const { return !closed_.load() && !closing_requested_.load(); }
   const ConnectionInfo& info() const { return info_; }
   size_t stream_count() const { return stream_count_.load(); }
   uint64_t bytes_in() const { return bytes_in_.load(); }
@@ -202,6 +204,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool finished_ = false;
   std::atomic<bool> closed_{false};
+  std::atomic<bool> closing_requested_{false};
   std::atomic<size_t> stream_count_{0};
   std::atomic<uint64_t> bytes_in_{0};
   std::atomic<uint64_t> bytes_out_{0};
