@@ -1,6 +1,7 @@
 // Two and more hosts in one process on loopback: connect, identify, ping, streams,
 // dedup, limits, disconnect events. Real sockets, real Noise and yamux.
 #include <future>
+#include <set>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -74,6 +75,72 @@ TEST(Host, ReconnectRightAfterDisconnect) {
     ASSERT_TRUE(rtt) << rtt.error().message();
     EXPECT_TRUE(a->disconnect(b->id()));
   }
+}
+
+// Concurrent dials to one peer share one connection; dials both ways at once end with
+// one connection on each side (the one the lower peer id dialed); events are emitted.
+TEST(Host, DialDedupAndEvents) {
+  Loop loop;
+  auto a = make_host(loop.io());
+  auto b = make_host(loop.io());
+  std::atomic<int> connected{0}, identified{0}, disconnected{0};
+  a->subscribe([&](const PeerEvent& e) {
+    if (e.kind == PeerEvent::Kind::kConnected) ++connected;
+    if (e.kind == PeerEvent::Kind::kIdentified) ++identified;
+    if (e.kind == PeerEvent::Kind::kDisconnected) ++disconnected;
+  });
+  // (connect takes its address by reference: it must outlive the coroutine.)
+  const Multiaddr to_b = addr_of(*b);
+  const Multiaddr to_a = addr_of(*a);
+  std::vector<std::future<Result<std::shared_ptr<net::Connection>>>> dials;
+  for (int i = 0; i < 8; ++i) dials.push_back(asio::co_spawn(loop.io(), a->connect(to_b), asio::use_future));
+  std::set<net::Connection*> distinct;
+  for (auto& f : dials) {
+    auto c = f.get();
+    ASSERT_TRUE(c) << c.error().message();
+    distinct.insert(c->get());
+  }
+  EXPECT_EQ(distinct.size(), 1u);
+  EXPECT_EQ(a->connection_count(), 1u);
+  EXPECT_TRUE(eventually([&] { return identified.load() == 1; }));
+  EXPECT_TRUE(a->disconnect(b->id()));
+  EXPECT_TRUE(eventually([&] { return a->idle() && b->idle(); }));
+  EXPECT_EQ(disconnected.load(), 1);
+
+  for (int round = 0; round < 5; ++round) {
+    auto f1 = asio::co_spawn(loop.io(), a->connect(to_b), asio::use_future);
+    auto f2 = asio::co_spawn(loop.io(), b->connect(to_a), asio::use_future);
+    ASSERT_TRUE(f1.get());
+    ASSERT_TRUE(f2.get());
+    EXPECT_TRUE(eventually([&] { return a->connection_count() == 1 && b->connection_count() == 1; }))
+        << a->connection_count() << " " << b->connection_count();
+    auto rtt = loop.run(a->ping(b->id()));
+    ASSERT_TRUE(rtt) << rtt.error().message();
+    a->disconnect(b->id());
+    EXPECT_TRUE(eventually([&] { return a->idle() && b->idle(); }));
+  }
+  EXPECT_EQ(connected.load(), disconnected.load());
+}
+
+// IPv6 listen and dial, where the machine has ::1.
+TEST(Host, Ipv6) {
+  boost::asio::io_context probe;
+  boost::asio::ip::tcp::acceptor test(probe);
+  boost::system::error_code ec;
+  test.open(boost::asio::ip::tcp::v6(), ec);
+  if (!ec) test.bind({boost::asio::ip::make_address("::1"), 0}, ec);
+  if (ec) GTEST_SKIP() << "no IPv6 loopback here: " << ec.message();
+  Loop loop;
+  HostOptions options;
+  options.listen = {*Multiaddr::parse("/ip6/::1/tcp/0")};
+  auto a = make_host(loop.io());
+  auto b = make_host(loop.io(), options);
+  ASSERT_EQ(b->listen_addrs().at(0).to_string().rfind("/ip6/::1/tcp/", 0), 0u);
+  auto conn = loop.run(a->connect(addr_of(*b)));
+  ASSERT_TRUE(conn) << conn.error().message();
+  EXPECT_EQ((*conn)->info().remote_addr.to_string().rfind("/ip6/::1/tcp/", 0), 0u);
+  auto rtt = loop.run(a->ping(b->id()));
+  ASSERT_TRUE(rtt) << rtt.error().message();
 }
 
 // Many pings in a row from a coroutine off the connections' strands, as the API does.

@@ -465,7 +465,7 @@ size_t Host::connection_count() const {
   return conns_.size();
 }
 
-bool Host::disconnect(const PeerId& peer) {
+bool Host::disconnect(PeerId peer) {
   std::vector<std::shared_ptr<net::Connection>> conns;
   {
     std::lock_guard lock(mutex_);
@@ -477,7 +477,7 @@ bool Host::disconnect(const PeerId& peer) {
 
 // --- dialing -----------------------------------------------------------------------
 
-asio::awaitable<Result<std::shared_ptr<net::Connection>>> Host::connect(const Multiaddr& addr) {
+asio::awaitable<Result<std::shared_ptr<net::Connection>>> Host::connect(Multiaddr addr) {
   auto expected = addr.peer_id();
   if (expected && *expected == id_) {
     co_return make_error(ErrorCode::kInvalidArgument, fmt::format("p2p: {} is this node", addr.to_string()));
@@ -504,7 +504,7 @@ asio::awaitable<Result<std::shared_ptr<net::Connection>>> Host::connect(const Mu
   co_return result;
 }
 
-asio::awaitable<Result<std::shared_ptr<net::Connection>>> Host::connect(const PeerId& peer) {
+asio::awaitable<Result<std::shared_ptr<net::Connection>>> Host::connect(PeerId peer) {
   if (auto c = connection(peer)) co_return c;
   auto addrs = peers_.addrs(peer);
   if (addrs.empty()) {
@@ -519,7 +519,7 @@ asio::awaitable<Result<std::shared_ptr<net::Connection>>> Host::connect(const Pe
   co_return tl::unexpected(*last);
 }
 
-asio::awaitable<Result<std::shared_ptr<net::Connection>>> Host::dial(const Multiaddr& addr,
+asio::awaitable<Result<std::shared_ptr<net::Connection>>> Host::dial(Multiaddr addr,
                                                                      std::optional<PeerId> expected) {
   if (stopped_) co_return make_error(ErrorCode::kUnavailable, "p2p: the node is shutting down");
   auto ep = addr.tcp_endpoint();
@@ -649,7 +649,7 @@ asio::awaitable<void> Host::serve_stream(std::shared_ptr<net::Stream> stream) {
   }
 }
 
-asio::awaitable<Result<std::shared_ptr<net::Stream>>> Host::new_stream(const PeerId& peer,
+asio::awaitable<Result<std::shared_ptr<net::Stream>>> Host::new_stream(PeerId peer,
                                                                        std::vector<std::string> protocols) {
   auto conn = co_await connect(peer);
   if (!conn) co_return tl::unexpected(conn.error());
@@ -715,7 +715,7 @@ asio::awaitable<void> Host::identify_remote(std::shared_ptr<net::Connection> con
   emit(PeerEvent{PeerEvent::Kind::kIdentified, peer, info.agent_version});
 }
 
-asio::awaitable<Result<std::chrono::microseconds>> Host::ping(const PeerId& peer) {
+asio::awaitable<Result<std::chrono::microseconds>> Host::ping(PeerId peer) {
   std::vector<std::string> protocols{std::string(kPingProtocol)};
   auto stream = co_await new_stream(peer, std::move(protocols));
   if (!stream) co_return tl::unexpected(stream.error());

@@ -91,19 +91,21 @@ class Host : public std::enable_shared_from_this<Host> {
   std::vector<Multiaddr> listen_addrs() const;
   std::vector<Multiaddr> announced_addrs() const;
 
+  // (Coroutines take their arguments by value: a caller's temporaries may be gone
+  // before they finish.)
   // Dials `addr` (with or without /p2p/); returns the existing connection when the
   // peer is connected already. Errors: limit reached (kBusy), unreachable, timeout,
   // handshake failures, a peer id other than the one in the address.
-  boost::asio::awaitable<Result<std::shared_ptr<net::Connection>>> connect(const Multiaddr& addr);
+  boost::asio::awaitable<Result<std::shared_ptr<net::Connection>>> connect(Multiaddr addr);
   // A connection to `peer`: the open one, else a dial of the addresses in the store.
-  boost::asio::awaitable<Result<std::shared_ptr<net::Connection>>> connect(const PeerId& peer);
+  boost::asio::awaitable<Result<std::shared_ptr<net::Connection>>> connect(PeerId peer);
   // A new stream to `peer` speaking the first of `protocols` the peer accepts.
-  boost::asio::awaitable<Result<std::shared_ptr<net::Stream>>> new_stream(const PeerId& peer,
+  boost::asio::awaitable<Result<std::shared_ptr<net::Stream>>> new_stream(PeerId peer,
                                                                           std::vector<std::string> protocols);
   // One /ipfs/ping/1.0.0 round trip (also recorded in the peer store and metrics).
-  boost::asio::awaitable<Result<std::chrono::microseconds>> ping(const PeerId& peer);
+  boost::asio::awaitable<Result<std::chrono::microseconds>> ping(PeerId peer);
   // Closes every connection to `peer` (GoAway); false when there was none.
-  bool disconnect(const PeerId& peer);
+  bool disconnect(PeerId peer);
 
   std::shared_ptr<net::Connection> connection(const PeerId& peer) const;
   std::vector<std::shared_ptr<net::Connection>> connections() const;
@@ -121,7 +123,7 @@ class Host : public std::enable_shared_from_this<Host> {
 
   boost::asio::awaitable<void> accept_loop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor);
   boost::asio::awaitable<void> bootstrap_loop(Multiaddr addr);
-  boost::asio::awaitable<Result<std::shared_ptr<net::Connection>>> dial(const Multiaddr& addr,
+  boost::asio::awaitable<Result<std::shared_ptr<net::Connection>>> dial(Multiaddr addr,
                                                                         std::optional<PeerId> expected);
   boost::asio::awaitable<void> identify_remote(std::shared_ptr<net::Connection> conn);
   boost::asio::awaitable<void> serve_stream(std::shared_ptr<net::Stream> stream);
