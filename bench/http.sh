@@ -34,14 +34,7 @@ command -v python3 >/dev/null || die "python3 missing (used to pick free ports)"
 WORK=$(mktemp -d "${HTTP_BENCH_DIR:-${TMPDIR:-/var/tmp}}/bzzz-http.XXXXXX")
 WWW=$WORK/www NG=$WORK/nginx
 NGINX_PID='' NODE_PID=''
-# Stops a process we started: SIGTERM, up to 10 s, then SIGKILL.
-stop() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # stop PID
 cleanup() {
   [[ -z $NODE_PID ]] || stop "$NODE_PID"
   [[ -z $NGINX_PID ]] || stop "$NGINX_PID"

@@ -48,14 +48,7 @@ fi
 
 WORK=$(mktemp -d "${P2P_BENCH_DIR:-${TMPDIR:-/var/tmp}}/bzzz-p2p.XXXXXX")
 PIDS=()
-# Stops a process we started: SIGTERM, up to 10 s, then SIGKILL.
-stop() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # stop PID
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do stop "$p"; done
