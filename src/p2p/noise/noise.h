@@ -1,6 +1,6 @@
 // p2p/noise: the Noise XX handshake libp2p secures connections with
 // (Noise_XX_25519_ChaChaPoly_SHA256, libp2p/specs noise/README.md), as pure state
-// machines over bytes: no sockets here (p2p/transport drives these over a connection).
+// machines over bytes: no sockets here (p2p/net drives these over a connection).
 //
 // Owns: X25519 key pairs, the Noise CipherState (ChaCha20-Poly1305 IETF with the
 // nonce as 4 zero bytes || u64 little-endian counter), SymmetricState (SHA-256, HKDF
