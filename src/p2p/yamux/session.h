@@ -1,7 +1,7 @@
 // p2p/yamux: the yamux stream multiplexer (/yamux/1.0.0, libp2p/specs yamux/README.md)
 // as a sans-I/O state machine: bytes in through receive(), frames out through
 // drain_output(), streams driven by calls. No sockets, no clocks, no threads: the
-// caller (p2p/transport's connection) runs it on one strand, wakes the stream waiters
+// caller (p2p/net's Connection) runs it on one strand, wakes the stream waiters
 // take_events() names, and writes what drain_output() gives it.
 //
 // Owns: the 12-byte frame header, stream ids (the dialer is the client and uses odd
