@@ -158,6 +158,10 @@ void worker_loop(std::shared_ptr<Core> core, std::shared_ptr<Entry> e) {
     auto t1 = std::chrono::steady_clock::now();
     lock.lock();
     e->running = false;
+    // Stopped meanwhile: this worker was left behind (its check hung). Its answer is of
+    // no use now, and logging it could race with the process's exit (static loggers
+    // being destroyed), so it ends without a word.
+    if (core->state == CheckerState::kStopped) return;
     std::optional<std::string> line;
     bool worse = obs.status != Status::kPass;
     if (e->timed_out) {
