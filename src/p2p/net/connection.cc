@@ -237,9 +237,13 @@ void Connection::finish(const Error& reason, bool flush) {
   closed_ = true;
   close_timer_.cancel();
   keepalive_timer_.cancel();
+  // Held until the loop is done: dropping the last reference inside it would release
+  // the stream (erase from streams_) under the loop.
+  std::vector<std::shared_ptr<Stream>> alive;
   for (auto& [id, weak] : streams_) {
-    if (auto s = weak.lock()) s->wake();
+    if (auto s = weak.lock()) alive.push_back(std::move(s));
   }
+  for (auto& s : alive) s->wake();
   if (flush && session_.has_output()) {
     // The writer sends what is queued (a GoAway naming a protocol error) and then closes.
     kick_writer();
