@@ -164,32 +164,27 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> upgrade(tcp::socket socket,
     remote_id = std::move(*verified);
     return ok();
   };
-  if (outbound) {
-    auto m1 = hs.write_message({});
-    if (!m1) co_return fail("noise", m1.error());
-    auto st = co_await write_frame(raw, *m1);
-    if (!st) co_return fail("noise", st.error());
-    auto m2 = co_await read_frame(raw);
-    if (!m2) co_return fail("noise", m2.error());
-    auto vst = read_and_verify(*m2);
-    if (!vst) co_return fail("noise", vst.error());
-    auto m3 = hs.write_message(payload);
-    if (!m3) co_return fail("noise", m3.error());
-    st = co_await write_frame(raw, *m3);
-    if (!st) co_return fail("noise", st.error());
-  } else {
-    auto m1 = co_await read_frame(raw);
-    if (!m1) co_return fail("noise", m1.error());
-    auto r1 = hs.read_message(*m1);
-    if (!r1) co_return fail("noise", r1.error());
-    auto m2 = hs.write_message(payload);
-    if (!m2) co_return fail("noise", m2.error());
-    auto st = co_await write_frame(raw, *m2);
-    if (!st) co_return fail("noise", st.error());
-    auto m3 = co_await read_frame(raw);
-    if (!m3) co_return fail("noise", m3.error());
-    auto vst = read_and_verify(*m3);
-    if (!vst) co_return fail("noise", vst.error());
+  // Three messages, whoever's turn: message 1 carries nothing, 2 and 3 each side's payload.
+  for (int message = 1; message <= 3; ++message) {
+    if (hs.my_turn()) {
+      std::span<const uint8_t> body;
+      if (message > 1) body = payload;
+      auto out = hs.write_message(body);
+      if (!out) co_return fail("noise", out.error());
+      auto st = co_await write_frame(raw, *out);
+      if (!st) co_return fail("noise", st.error());
+    } else {
+      auto in = co_await read_frame(raw);
+      if (!in) co_return fail("noise", in.error());
+      Status st = ok();
+      if (message == 1) {
+        auto empty = hs.read_message(*in);
+        if (!empty) st = tl::unexpected(empty.error());
+      } else {
+        st = read_and_verify(*in);
+      }
+      if (!st) co_return fail("noise", st.error());
+    }
   }
   auto [send, receive] = hs.split();
   // 3. /yamux/1.0.0 inside Noise
