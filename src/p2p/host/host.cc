@@ -625,11 +625,7 @@ asio::awaitable<void> Host::serve_stream(std::shared_ptr<net::Stream> stream) {
   server.supports = [this](std::string_view p) { return static_cast<bool>(handler_for(p)); };
   server.list = [this] { return protocols(); };
   // A stream that never picks a protocol is reset after the handshake timeout.
-  asio::steady_timer deadline(stream->connection().strand(), options_.handshake_timeout);
-  deadline.async_wait([weak = std::weak_ptr<net::Stream>(stream)](boost::system::error_code ec) {
-    if (ec) return;
-    if (auto s = weak.lock()) s->reset();
-  });
+  auto deadline = stream->reset_after(options_.handshake_timeout);
   auto chosen = co_await net::mss_handle(*stream, server);
   deadline.cancel();
   if (!chosen) {
@@ -674,11 +670,7 @@ asio::awaitable<void> Host::identify_remote(std::shared_ptr<net::Connection> con
   auto stream = conn->open_stream();
   if (!stream) co_return;
   auto s = *stream;
-  asio::steady_timer deadline(conn->strand(), options_.identify_timeout);
-  deadline.async_wait([weak = std::weak_ptr<net::Stream>(s)](boost::system::error_code ec) {
-    if (ec) return;
-    if (auto st = weak.lock()) st->reset();
-  });
+  auto deadline = s->reset_after(options_.identify_timeout);
   std::vector<std::string> protos{std::string(identify::kProtocolId)};
   auto chosen = co_await net::mss_select(*s, protos);
   if (!chosen) {

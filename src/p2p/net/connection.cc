@@ -125,14 +125,19 @@ asio::awaitable<void> Stream::close(std::chrono::milliseconds limit) {
   co_await asio::co_spawn(conn_->strand_, close_here(limit), asio::use_awaitable);
 }
 
-asio::awaitable<void> Stream::close_here(std::chrono::milliseconds limit) {
-  close_write();
-  auto self = shared_from_this();
-  asio::steady_timer deadline(conn_->strand_, limit);
-  deadline.async_wait([weak = std::weak_ptr<Stream>(self)](boost::system::error_code ec) {
+asio::steady_timer Stream::reset_after(std::chrono::milliseconds limit) {
+  asio::steady_timer timer(conn_->strand_, limit);
+  timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     if (ec) return;
     if (auto s = weak.lock()) s->reset();
   });
+  return timer;
+}
+
+asio::awaitable<void> Stream::close_here(std::chrono::milliseconds limit) {
+  close_write();
+  auto self = shared_from_this();
+  auto deadline = reset_after(limit);
   std::vector<uint8_t> sink(16 * 1024);
   size_t drained = 0;
   for (;;) {

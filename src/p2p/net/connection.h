@@ -60,6 +60,9 @@ class Stream final : public ByteStream, public std::enable_shared_from_this<Stre
   // its FIN (or `limit` passes, or too much arrives: then RST). Peers such as js count
   // a stream as open until both sides have closed it.
   boost::asio::awaitable<void> close(std::chrono::milliseconds limit = std::chrono::milliseconds(5000));
+  // A bound on what a silent peer could stretch forever (a negotiation, a read): the
+  // stream is reset at `limit` unless the returned timer is cancelled or gone first.
+  [[nodiscard]] boost::asio::steady_timer reset_after(std::chrono::milliseconds limit);
 
   uint32_t id() const { return id_; }
   bool inbound() const { return inbound_; }
