@@ -16,36 +16,24 @@
 
 #include "p2p/host/diagnostics.h"
 #include "p2p/host/host.h"
+#include "support/io_threads.h"
 
 namespace bzzz::p2p::testing {
 
-class Loop {
+class Loop : public bzzz::testing::IoThreads {
  public:
-  Loop() : guard_(boost::asio::make_work_guard(io_)) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~Loop() {
-    guard_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
-  }
-  boost::asio::io_context& io() { return io_; }
+  Loop() : IoThreads(2) {}
   // Runs a coroutine on the loop and waits for it (20 s at most: then the test aborts,
   // since the coroutine may still use the test's locals).
   template <class T>
   T run(boost::asio::awaitable<T> coro) {
-    auto f = boost::asio::co_spawn(io_, std::move(coro), boost::asio::use_future);
+    auto f = boost::asio::co_spawn(io(), std::move(coro), boost::asio::use_future);
     if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
       ADD_FAILURE() << "timed out";
       std::abort();
     }
     return f.get();
   }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
-  std::vector<std::thread> threads_;
 };
 
 // Keep-alive pings are off unless `options` asks for an interval other than the default.

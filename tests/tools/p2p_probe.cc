@@ -69,6 +69,7 @@
 
 #include "p2p/host/diagnostics.h"
 #include "p2p/host/host.h"
+#include "support/io_threads.h"
 
 namespace {
 
@@ -122,31 +123,18 @@ std::vector<uint8_t> pseudo_random_bytes(size_t length, uint32_t seed) {
 }
 
 // The io_context and its threads; the main thread waits on futures.
-class Runtime {
+class Runtime : public bzzz::testing::IoThreads {
  public:
-  explicit Runtime(unsigned threads) : guard_(asio::make_work_guard(io_)) {
-    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~Runtime() {
-    guard_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
-  }
-  asio::io_context& io() { return io_; }
+  using IoThreads::IoThreads;
 
   // Runs `coro` on a strand of its own; nullopt when `deadline` passes first (the
   // coroutine is then abandoned: the caller is expected to exit).
   template <class T>
   std::optional<T> run(asio::awaitable<T> coro, Clock::time_point deadline) {
-    auto f = asio::co_spawn(asio::make_strand(io_), std::move(coro), asio::use_future);
+    auto f = asio::co_spawn(asio::make_strand(io()), std::move(coro), asio::use_future);
     if (f.wait_until(deadline) != std::future_status::ready) return std::nullopt;
     return f.get();
   }
-
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::vector<std::thread> threads_;
 };
 
 asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
