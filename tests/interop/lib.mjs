@@ -133,8 +133,9 @@ function hexToBytes (hex) {
  *   and bump counters.streamsTotal
  * @param {function} [opts.beforeStart] called with the node before it starts
  *   listening (attach event listeners here so no event is missed)
+ * @param {object} [opts.services] more libp2p services (gossipsub, kad-dht)
  */
-export async function createNode ({ host = '127.0.0.1', port, seed, counters, beforeStart } = {}) {
+export async function createNode ({ host = '127.0.0.1', port, seed, counters, beforeStart, services = {} } = {}) {
   const listen = []
   if (port != null) {
     const family = host.includes(':') ? 'ip6' : 'ip4'
@@ -150,7 +151,8 @@ export async function createNode ({ host = '127.0.0.1', port, seed, counters, be
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
-      ping: ping()
+      ping: ping(),
+      ...services
     },
     connectionManager: {
       // Test peer, loopback only: never refuse or prune connections. The

@@ -86,6 +86,10 @@ class Host : public std::enable_shared_from_this<Host> {
   std::vector<std::string> protocols() const;
 
   const PeerId& id() const { return id_; }
+  // The loop the host runs on (modules above it run their own coroutines there).
+  boost::asio::io_context& io() const { return io_; }
+  // Signs with the host's identity key (pubsub messages, DHT records).
+  const PrivateKey& identity() const { return identity_; }
   const PublicKey& public_key() const { return identity_.public_key(); }
   // Bound listen addresses (ports resolved), and what identify announces.
   std::vector<Multiaddr> listen_addrs() const;
