@@ -34,6 +34,7 @@ bench: build
 	bench/run.sh $(BUILD_DIR)
 	bench/http.sh $(BUILD_DIR)
 	bench/p2p.sh $(BUILD_DIR)
+	bench/pubsub.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -130,7 +130,8 @@ nginx_version=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
 # --- bzzz node -------------------------------------------------------------------------------
 node_threads='-'
 if [[ $SKIP_BZZZ != 1 ]]; then
-  BZZZ_API_LISTEN=127.0.0.1:$BPORT "$BIN" node --data "$WORK/data" 2>"$WORK/node.log" &
+  # (mDNS off: a benchmark measures the node alone, not dials to whatever is on the LAN.)
+  BZZZ_API_LISTEN=127.0.0.1:$BPORT BZZZ_MDNS_ENABLED=false "$BIN" node --data "$WORK/data" 2>"$WORK/node.log" &
   NODE_PID=$!
   ready=0
   for _ in $(seq 300); do

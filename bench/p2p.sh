@@ -82,7 +82,8 @@ start_node() {
   p2p=$(free_port)
   api=$(free_port)
   url=http://127.0.0.1:$api
-  BZZZ_API_LISTEN=127.0.0.1:$api "$BIN" node --data "$WORK/$name" --set p2p.diagnostics=true \
+  # (mDNS off: the other bench nodes of this run must not connect to this one by themselves.)
+  BZZZ_API_LISTEN=127.0.0.1:$api BZZZ_MDNS_ENABLED=false "$BIN" node --data "$WORK/$name" --set p2p.diagnostics=true \
     --set "p2p.listen=/ip4/127.0.0.1/tcp/$p2p" --set "p2p.max_connections=$((CONNS + WARM + 50))" \
     >"$WORK/$name.log" 2>&1 &
   NODE_PID=$!

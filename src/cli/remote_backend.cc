@@ -251,18 +251,19 @@ class Connection {
   // before any answer came. long_running: the node answers only once done (gc, verify).
   // A JSON request body may be given (`json_body`, sent as application/json).
   Result<std::string> call(bhttp::verb method, std::string_view path, bool retry_safe,
-                           bool long_running = false, const std::string& json_body = {}) {
+                           bool long_running = false, const std::string& body = {},
+                           std::string_view content_type = "application/json") {
     std::string target = url_.prefix + std::string(path);
     for (int attempt = 0;; ++attempt) {
       BZZZ_TRY(ensure_open());
       bool reused = used_;
       bhttp::request<bhttp::string_body> req{method, target, 11};
       prepare(req);
-      if (!json_body.empty()) {
-        req.set(bhttp::field::content_type, "application/json");
-        req.body() = json_body;
+      if (!body.empty()) {
+        req.set(bhttp::field::content_type, content_type);
+        req.body() = body;
       }
-      if (method != bhttp::verb::get && method != bhttp::verb::head) req.content_length(json_body.size());
+      if (method != bhttp::verb::get && method != bhttp::verb::head) req.content_length(body.size());
       error_code ec = write(req);
       Answer answer;
       bool got_some = false;
@@ -354,6 +355,56 @@ class Connection {
       if (parser.get().result() != bhttp::status::ok) return read_error_answer(std::move(parser));
       return stream_body(parser, want, sink);
     }
+  }
+
+  // GET of an open-ended body (an event stream): every line, without its newline, goes
+  // to `on_line` until the node ends the body or on_line returns false.
+  Status read_lines(std::string_view path, const std::function<bool(std::string_view)>& on_line) {
+    BZZZ_TRY(ensure_open());
+    bhttp::request<bhttp::empty_body> req{bhttp::verb::get, url_.prefix + std::string(path), 11};
+    prepare(req);
+    req.set(bhttp::field::accept, "text/event-stream");
+    error_code ec = write(req);
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    parser.body_limit(boost::none);
+    if (!ec) ec = read_header(parser);
+    if (ec) {
+      close();
+      return fail(io_error(ec, "taking the request"));
+    }
+    if (parser.get().result() != bhttp::status::ok) return read_error_answer(std::move(parser));
+    std::vector<uint8_t> piece(64 * 1024);
+    std::string pending;
+    for (;;) {
+      // read_some, not read: an event must come out as soon as it arrives, not when a
+      // piece is full.
+      parser.get().body().data = piece.data();
+      parser.get().body().size = piece.size();
+      stream_->expires_after(options_.io_timeout);
+      ec = run([&](auto done) { bhttp::async_read_some(*stream_, buffer_, parser, std::move(done)); });
+      if (ec == bhttp::error::need_buffer) ec = {};
+      size_t n = piece.size() - parser.get().body().size;
+      parser.get().body().data = nullptr;
+      if (ec && ec != bhttp::error::partial_message && !is_disconnect(ec)) {
+        close();
+        return fail(io_error(ec, "streaming events"));
+      }
+      pending.append(reinterpret_cast<const char*>(piece.data()), n);
+      size_t start = 0, nl;
+      while ((nl = pending.find('\n', start)) != std::string::npos) {
+        std::string_view line(pending.data() + start, nl - start);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (!on_line(line)) {
+          close();
+          return ok();
+        }
+        start = nl + 1;
+      }
+      pending.erase(0, start);
+      if (ec || parser.is_done()) break;
+    }
+    close();
+    return ok();
   }
 
  private:
@@ -719,6 +770,22 @@ Result<nlohmann::json> node_call(const RemoteOptions& options, std::string_view 
   std::string text = body ? body->dump() : std::string();
   BZZZ_ASSIGN_OR_RETURN(std::string answer, conn.call(verb, path, verb == bhttp::verb::get, false, text));
   return parse_doc(url, std::string(path), answer);
+}
+
+Result<nlohmann::json> node_send(const RemoteOptions& options, std::string_view method, std::string_view path,
+                                 const std::string& body, std::string_view content_type) {
+  BZZZ_ASSIGN_OR_RETURN(Url url, parse_url(options.url));
+  Connection conn(url, options);
+  BZZZ_ASSIGN_OR_RETURN(std::string answer,
+                        conn.call(bhttp::string_to_verb(method), path, false, false, body, content_type));
+  return parse_doc(url, std::string(path), answer);
+}
+
+Status node_lines(const RemoteOptions& options, std::string_view path,
+                  const std::function<bool(std::string_view)>& on_line) {
+  BZZZ_ASSIGN_OR_RETURN(Url url, parse_url(options.url));
+  Connection conn(url, options);
+  return conn.read_lines(path, on_line);
 }
 
 Result<nlohmann::json> node_status(const RemoteOptions& options) {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -50,5 +51,13 @@ Result<nlohmann::json> node_status(const RemoteOptions& options);
 // Errors as for the store calls (the node's message, a code from the HTTP status).
 Result<nlohmann::json> node_call(const RemoteOptions& options, std::string_view method, std::string_view path,
                                  const nlohmann::json* body = nullptr);
+// The same with a body of any type (`bzzz pub` sends the message as it is).
+Result<nlohmann::json> node_send(const RemoteOptions& options, std::string_view method, std::string_view path,
+                                 const std::string& body, std::string_view content_type);
+// A GET whose body is open-ended (Server-Sent Events): each line goes to `on_line`
+// until the node ends it or on_line returns false. A quiet stream may last as long as
+// the node sends its keep-alive comments within io_timeout.
+Status node_lines(const RemoteOptions& options, std::string_view path,
+                  const std::function<bool(std::string_view)>& on_line);
 
 }  // namespace bzzz::cli

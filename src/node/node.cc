@@ -29,7 +29,11 @@
 #include "p2p/host/diagnostics.h"
 #include "p2p/host/host.h"
 #include "p2p/identity/identity.h"
+#include "p2p/mdns/mdns.h"
+#include "p2p/pubsub/router.h"
 #include "services/api/peers_api.h"
+#include "services/api/pubsub_api.h"
+#include "services/api/agents_api.h"
 #include "services/api/store_api.h"
 #include "services/http/blocking.h"
 #include "services/http/exchange.h"
@@ -52,6 +56,8 @@ struct Shared {
   health::Registry health;
   std::unique_ptr<store::Store> store;
   std::shared_ptr<p2p::Host> host;
+  std::shared_ptr<p2p::pubsub::Router> pubsub;
+  std::shared_ptr<coord::CoordinationAgent> agent;  // null when agent.enabled is false
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   Lifecycle* lifecycle = nullptr;
 
@@ -146,6 +152,27 @@ health::Observation probe_store(const std::string& data_dir) {
   return {health::Status::kPass, ms, "ms", ""};
 }
 
+health::Observation probe_pubsub(p2p::pubsub::Router& router, p2p::pubsub::Subscription& sub,
+                                 std::chrono::milliseconds timeout) {
+  auto started = std::chrono::steady_clock::now();
+  while (sub.try_next()) {
+  }
+  std::string nonce = fmt::format("probe {}", started.time_since_epoch().count());
+  auto published = router.publish(sub.topic(), std::vector<uint8_t>(nonce.begin(), nonce.end()));
+  if (!published) return {health::Status::kFail, nullptr, "", published.error().message()};
+  auto deadline = started + timeout - std::chrono::milliseconds(50);
+  while (std::chrono::steady_clock::now() < deadline) {
+    while (auto m = sub.try_next()) {
+      if (m->id == published->id) {
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+        return {health::Status::kPass, ms, "ms", ""};
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return {health::Status::kFail, nullptr, "", "a message published on the node's probe topic was not delivered"};
+}
+
 // Health metrics, read from the registry's cache at scrape time.
 class HealthCollector final : public prometheus::Collectable {
  public:
@@ -188,9 +215,31 @@ class P2pComponent final : public Component {
     if (s_.settings.p2p_diagnostics) p2p::add_diagnostic_protocols(*s_.host);
     BZZZ_TRY(s_.host->start());
     spdlog::info("p2p: peer id {}", s_.host->id().to_string());
+    s_.pubsub = p2p::pubsub::Router::create(*s_.host, s_.settings.pubsub, &s_.metrics.registry());
+    s_.pubsub->start();
+    if (s_.settings.agent_enabled) {
+      auto agent_options = s_.settings.agent_options;
+      agent_options.version = s_.build.version;
+      s_.agent = coord::CoordinationAgent::create(s_.io, s_.pubsub, s_.host->id(), s_.settings.agent,
+                                                  agent_options, &s_.metrics.registry());
+      BZZZ_TRY(s_.agent->start());
+    }
+    if (s_.settings.mdns_enabled) {
+      // Local discovery is a convenience: without it the node still works (bootstrap).
+      mdns_ = p2p::mdns::Service::create(s_.host, s_.settings.mdns, &s_.metrics.registry());
+      if (auto started = mdns_->start(); !started) {
+        spdlog::warn("{}; running without local peer discovery", started.error().message());
+        mdns_.reset();
+      }
+    }
     return ok();
   }
-  void stop_accepting() override { s_.host->stop(); }
+  void stop_accepting() override {
+    if (mdns_) mdns_->stop();  // before the host, so it dials no one on the way out
+    if (s_.agent) s_.agent->stop();
+    s_.pubsub->stop();          // ends event streams and closes our outbound streams
+    s_.host->stop();
+  }
   bool idle() const override { return s_.host->idle(); }
   void force_close() override {
     for (auto& c : s_.host->connections()) c->abort(Error(ErrorCode::kUnavailable, "shutdown deadline"));
@@ -203,6 +252,7 @@ class P2pComponent final : public Component {
 
  private:
   Shared& s_;
+  std::shared_ptr<p2p::mdns::Service> mdns_;
 };
 
 class HealthComponent final : public Component {
@@ -260,6 +310,11 @@ class HealthComponent final : public Component {
       }
       return health::Observation{health::Status::kPass, static_cast<double>(n), "", ""};
     }));
+    // pubsub: a real message through the router (signed, validated, delivered) on a
+    // topic of this node's own, which no one else joins.
+    s_.health.add(spec("pubsub:loopback", health::ComponentType::kComponent, false,
+                       [router = s_.pubsub, sub = s_.pubsub->subscribe_local("bzzz/health/loopback"),
+                        timeout = hs.timeout] { return probe_pubsub(*router, *sub, timeout); }));
     lag.liveness = true;
     lag.timeout = hs.loop_lag_fail + 1s;
     s_.health.add(std::move(lag));
@@ -291,6 +346,10 @@ class ApiComponent final : public Component {
     if (auto c = api_->collectable()) s_.metrics.add_collectable(c);
     peers_api_ = std::make_unique<api::PeersApi>(s_.host);
     peers_api_->add_routes(router);
+    pubsub_api_ = std::make_unique<api::PubsubApi>(s_.pubsub);
+    pubsub_api_->add_routes(router);
+    agents_api_ = std::make_unique<api::AgentsApi>(s_.agent);
+    agents_api_->add_routes(router);
     router.add(boost::beast::http::verb::get, "/metrics", [&s = s_](http::Exchange& ex) -> asio::awaitable<void> {
       // Collecting reads the store's counters: disk work, so off the event loop.
       auto text = co_await http::run_blocking(*s.workers, [&] { return s.metrics.serialize(); });
@@ -337,6 +396,8 @@ class ApiComponent final : public Component {
   Shared& s_;
   std::unique_ptr<api::StoreApi> api_;
   std::unique_ptr<api::PeersApi> peers_api_;
+  std::unique_ptr<api::PubsubApi> pubsub_api_;
+  std::unique_ptr<api::AgentsApi> agents_api_;
   std::unique_ptr<http::Server> server_;
 };
 

@@ -59,6 +59,35 @@ const config::Schema& node_schema() {
            .help = "serve /bzzz/echo/1.0.0 and /bzzz/sink/1.0.0 (interop tests, benchmarks)"});
     s.add({.key = "p2p.backoff_max", .kind = Kind::kDuration, .default_value = "60s",
            .help = "longest wait between redials of a bootstrap peer", .min = 0.01});
+    // mdns
+    s.add({.key = "mdns.enabled", .kind = Kind::kBool, .default_value = "true",
+           .help = "find peers on the local network by multicast DNS (224.0.0.251:5353) and connect to them"});
+    s.add({.key = "mdns.interval", .kind = Kind::kDuration, .default_value = "10s",
+           .help = "how often the mDNS query for peers is sent", .min = 0.1, .max = 3600});
+    // pubsub
+    s.add({.key = "pubsub.max_message_size", .kind = Kind::kBytes, .default_value = "1MiB",
+           .help = "largest gossipsub message published or accepted (data bytes)", .min = 1, .max = 4 << 20});
+    s.add({.key = "pubsub.heartbeat", .kind = Kind::kDuration, .default_value = "1s",
+           .help = "gossipsub heartbeat: mesh upkeep and IHAVE gossip", .min = 0.01, .max = 60});
+    s.add({.key = "pubsub.flood_publish", .kind = Kind::kBool, .default_value = "true",
+           .help = "send our own messages to every peer of the topic, not only the mesh"});
+    // agent (the original BZZZ's agent config, for bzzz/coordination/v1)
+    s.add({.key = "agent.enabled", .kind = Kind::kBool, .default_value = "true",
+           .help = "join bzzz/coordination/v1: broadcast this node's agent, keep a registry of others"});
+    s.add({.key = "agent.id", .kind = Kind::kString, .default_value = "",
+           .help = "the agent's name (empty: the node's peer id)"});
+    s.add({.key = "agent.role", .kind = Kind::kString, .default_value = "",
+           .help = "the agent's role, e.g. backend_developer"});
+    s.add({.key = "agent.capabilities", .kind = Kind::kList, .default_value = "",
+           .help = "what the agent can do (comma-separated in the environment)"});
+    s.add({.key = "agent.specialization", .kind = Kind::kString, .default_value = "",
+           .help = "the agent's specialization"});
+    s.add({.key = "agent.models", .kind = Kind::kList, .default_value = "",
+           .help = "LLM models the agent uses"});
+    s.add({.key = "agent.max_tasks", .kind = Kind::kInt, .default_value = "3",
+           .help = "tasks the agent takes at once", .min = 1, .max = 1000});
+    s.add({.key = "agent.availability_interval", .kind = Kind::kDuration, .default_value = "30s",
+           .help = "how often availability_broadcast goes out", .min = 0.1, .max = 86400});
     // store
     s.add({.key = "store.compression", .kind = Kind::kEnum, .default_value = "zstd",
            .help = "codec tried for new blobs (none = raw)", .choices = {"zstd", "gzip", "none", "raw"}});
@@ -170,6 +199,19 @@ Result<NodeSettings> settings_from(const config::Config& c) {
   s.p2p.backoff_max = ms(c.duration("p2p.backoff_max"));
   s.p2p_diagnostics = c.boolean("p2p.diagnostics");
   s.p2p.connection.yamux.receive_window = static_cast<uint32_t>(c.bytes("p2p.stream_window"));
+  s.mdns_enabled = c.boolean("mdns.enabled");
+  s.mdns.interval = ms(c.duration("mdns.interval"));
+  s.pubsub.max_message_size = static_cast<size_t>(c.bytes("pubsub.max_message_size"));
+  s.pubsub.heartbeat_interval = ms(c.duration("pubsub.heartbeat"));
+  s.pubsub.flood_publish = c.boolean("pubsub.flood_publish");
+  s.agent_enabled = c.boolean("agent.enabled");
+  s.agent.id = c.string("agent.id");
+  s.agent.role = c.string("agent.role");
+  s.agent.capabilities = c.list("agent.capabilities");
+  s.agent.specialization = c.string("agent.specialization");
+  s.agent.models = c.list("agent.models");
+  s.agent.max_tasks = static_cast<int>(c.integer("agent.max_tasks"));
+  s.agent_options.availability_interval = ms(c.duration("agent.availability_interval"));
 
   auto listen = c.host_port("api.listen");
   s.api.name = "api";

@@ -10,6 +10,9 @@
 #include "content/store/store.h"
 #include "infra/logging/logging.h"
 #include "p2p/host/host.h"
+#include "p2p/mdns/mdns.h"
+#include "p2p/pubsub/router.h"
+#include "coord/agents/coordination_agent.h"
 #include "p2p/multiaddr/multiaddr.h"
 #include "services/http/server.h"
 
@@ -39,6 +42,12 @@ struct NodeSettings {
   std::vector<p2p::Multiaddr> p2p_listen;
   p2p::HostOptions p2p;
   bool p2p_diagnostics = false;  // serve the echo and sink protocols  // listen is p2p_listen; agent_version is set by the node
+  bool mdns_enabled = true;  // local peer discovery (mdns.*)
+  p2p::mdns::Options mdns;
+  p2p::pubsub::Options pubsub;
+  bool agent_enabled = true;  // agent.*: the node's agent on bzzz/coordination/v1
+  coord::AgentProfile agent;
+  coord::AgentOptions agent_options;
   unsigned io_threads = 2;
   unsigned workers = 4;
   std::chrono::milliseconds drain_delay{0};

@@ -16,6 +16,9 @@ unset BZZZ_DATA
 # Nodes the tests start listen for libp2p on a free loopback port, not on the default
 # 0.0.0.0:9000 (tests run in parallel). A test that needs a known port sets its own.
 export BZZZ_P2P_LISTEN=/ip4/127.0.0.1/tcp/0
+# Nor do they find each other (or anything else on the LAN) by mDNS: tests that want it
+# turn it on in a network namespace of their own.
+export BZZZ_MDNS_ENABLED=false
 
 log() { printf '== %s\n' "$*"; }
 

@@ -30,9 +30,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 need_cmd b3sum cmp curl python3 jq timeout
 
 # The caller's node settings must not leak in either (BZZZ_API_URL would send the CLI
-# elsewhere); each command below is given exactly what it needs.
+# elsewhere); each command below is given exactly what it needs. lib.sh's
+# BZZZ_MDNS_ENABLED=false stays (no discovery of other tests' nodes).
 while read -r _v; do
-  case "$_v" in BZZZ_BIN | BZZZ_SOURCE_DIR) ;; *) unset "$_v" ;; esac
+  case "$_v" in BZZZ_BIN | BZZZ_SOURCE_DIR | BZZZ_MDNS_ENABLED) ;; *) unset "$_v" ;; esac
 done < <(compgen -e | grep '^BZZZ_' || true)
 
 MiB=1048576

@@ -17,6 +17,14 @@
 // (so the other side's view of the mesh is not cut short by our leaving). ok needs every node to deliver exactly M distinct
 // messages with no duplicate delivered to the application. Exit 0 when ok, 1 when not
 // (or on --timeout), 2 on bad usage. Logs go to stderr.
+//
+//   node gossip_peer.mjs bench [--nodes 20] [--degree 4] [--messages 500] [--rate 200]
+//        [--size 256]
+// The js side of bench/pubsub.sh, as `bzzz-pubsub-probe bench` does it: N nodes each
+// dialing --degree random earlier ones, all subscribed; messages published round robin
+// at --rate per second carry their publish time; every delivery's latency is recorded:
+//   {"bench":"gossip_latency","impl":"js","nodes":N,"p50_ms":..,"p99_ms":..,
+//    "delivered":..,"expected":..,"duplicates":..}
 import './polyfill.mjs'
 import { existsSync } from 'node:fs'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -24,8 +32,84 @@ import { createNode, emit, errorMessage, log, multiaddr, parseCommandLine, toInt
 
 const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
 
+function percentile (sorted, p) {
+  if (sorted.length === 0) return 0
+  return sorted[Math.floor(p * (sorted.length - 1))]
+}
+
+async function bench (rest) {
+  const { values } = parseCommandLine(rest, {
+    nodes: { type: 'string', default: '20' },
+    degree: { type: 'string', default: '4' },
+    messages: { type: 'string', default: '500' },
+    rate: { type: 'string', default: '200' },
+    size: { type: 'string', default: '256' }
+  })
+  const n = toInt(values.nodes, 'nodes', { min: 2 })
+  const degree = toInt(values.degree, 'degree', { min: 1 })
+  const messages = toInt(values.messages, 'messages', { min: 1 })
+  const rate = toInt(values.rate, 'rate', { min: 1 })
+  const size = Math.max(16, toInt(values.size, 'size', { min: 16 }))
+  const topic = 'bench'
+  const nodes = []
+  const latencies = []
+  let duplicates = 0
+  for (let i = 0; i < n; i++) {
+    const node = await createNode({
+      port: 0,
+      services: {
+        pubsub: gossipsub({
+          allowPublishToZeroTopicPeers: true,
+          scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1']) }
+        })
+      }
+    })
+    const got = new Set()
+    node.services.pubsub.addEventListener('message', (evt) => {
+      const msg = evt.detail
+      if (msg.topic !== topic || msg.data.byteLength < 16) return
+      const view = new DataView(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength)
+      const seq = view.getFloat64(0, true)
+      const sent = view.getFloat64(8, true)
+      if (got.has(seq)) { duplicates++; return }
+      got.add(seq)
+      latencies.push(performance.now() - sent)
+    })
+    node.services.pubsub.subscribe(topic)
+    nodes.push(node)
+  }
+  let seed = 42
+  const rand = () => { seed = (seed * 16807) % 2147483647; return seed } // Park-Miller: exact in doubles
+  for (let i = 1; i < n; i++) {
+    const peers = new Set()
+    while (peers.size < Math.min(degree, i)) peers.add(rand() % i)
+    for (const p of peers) await nodes[i].dial(multiaddr(nodes[p].getMultiaddrs()[0].toString()))
+  }
+  while (!nodes.every(node => node.services.pubsub.getSubscribers(topic).length > 0)) await sleep(50)
+  await sleep(3000) // meshes settle over a few heartbeats
+  const interval = 1000 / rate
+  const start = performance.now()
+  for (let s = 0; s < messages; s++) {
+    const data = new Uint8Array(size)
+    const view = new DataView(data.buffer)
+    view.setFloat64(0, s, true)
+    view.setFloat64(8, performance.now(), true)
+    await nodes[s % n].services.pubsub.publish(topic, data)
+    const wait = start + (s + 1) * interval - performance.now()
+    if (wait > 0) await sleep(wait)
+  }
+  const expected = messages * (n - 1)
+  const end = performance.now() + 10000
+  while (latencies.length < expected && performance.now() < end) await sleep(20)
+  latencies.sort((a, b) => a - b)
+  emit({ bench: 'gossip_latency', impl: 'js', nodes: n, p50_ms: percentile(latencies, 0.5), p99_ms: percentile(latencies, 0.99), delivered: latencies.length, expected, duplicates })
+  await Promise.all(nodes.map(node => node.stop()))
+  process.exit(latencies.length === expected ? 0 : 1)
+}
+
 async function main () {
   const [mode, ...rest] = process.argv.slice(2)
+  if (mode === 'bench') return bench(rest)
   if (mode !== 'mesh') {
     log('usage: gossip_peer.mjs mesh --nodes N --topic T --publish K --expect M --go FILE')
     process.exit(2)

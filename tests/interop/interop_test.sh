@@ -43,9 +43,10 @@ PROBE="${BZZZ_P2P_PROBE:-$(dirname "$BZZZ_BIN")/bzzz-p2p-probe}"
 [[ -x "$PROBE" ]] || fail "bzzz-p2p-probe not found at $PROBE (build the bzzz-p2p-probe target or set BZZZ_P2P_PROBE)"
 
 # The caller's node settings must not leak in (lib.sh's BZZZ_P2P_LISTEN included: the
-# node gets an explicit --set p2p.listen).
+# node gets an explicit --set p2p.listen). lib.sh's BZZZ_MDNS_ENABLED=false stays: the
+# node must not dial whatever else runs on this machine or LAN.
 while read -r _v; do
-  case "$_v" in BZZZ_BIN | BZZZ_SOURCE_DIR | BZZZ_P2P_PROBE) ;; *) unset "$_v" ;; esac
+  case "$_v" in BZZZ_BIN | BZZZ_SOURCE_DIR | BZZZ_P2P_PROBE | BZZZ_MDNS_ENABLED) ;; *) unset "$_v" ;; esac
 done < <(compgen -e | grep '^BZZZ_' || true)
 
 # --- processes -----------------------------------------------------------------------------

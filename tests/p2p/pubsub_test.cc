@@ -261,5 +261,39 @@ TEST(Pubsub, UnsubscribeLeavesTheTopic) {
   for (const auto& t : again) EXPECT_FALSE(t.subscribed && t.topic == "u");
 }
 
+TEST(Pubsub, LocalTopicsStayLocal) {
+  Mesh mesh(2);
+  mesh.connect(0, 1);
+  auto probe = mesh.nodes[0].router->subscribe_local("probe");
+  auto other = mesh.nodes[1].router->subscribe("probe");  // a peer with a topic of that name
+  auto shared = mesh.nodes[0].router->subscribe("shared");
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& t : mesh.nodes[1].router->topics()) {
+      if (t.topic == "shared" && !t.peers.empty()) return true;
+    }
+    return false;
+  }));
+  // Node 1 never heard of node 0's local topic, and node 0 does not list it as its own.
+  for (const auto& t : mesh.nodes[1].router->topics()) {
+    if (t.topic == "probe") {
+      EXPECT_TRUE(t.peers.empty());
+    }
+  }
+  for (const auto& t : mesh.nodes[0].router->topics()) {
+    if (t.topic == "probe") {
+      EXPECT_FALSE(t.subscribed);  // listed only as node 1's topic
+    }
+  }
+  auto p = mesh.nodes[0].router->publish("probe", bytes_of("mine"));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->reached, 0u);
+  ASSERT_TRUE(eventually([&] { return probe->try_next().has_value(); }));
+  // What node 1 publishes on its own "probe" never reaches node 0's local one.
+  ASSERT_TRUE(mesh.nodes[1].router->publish("probe", bytes_of("theirs")));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(probe->try_next());
+  EXPECT_TRUE(other->try_next().has_value());  // its own message, delivered locally
+}
+
 }  // namespace
 }  // namespace bzzz::p2p::pubsub

@@ -71,6 +71,7 @@ void Router::Impl::heartbeat() {
   }
 
   for (auto& [topic, m] : mesh) {
+    if (local_topics.count(topic)) continue;
     // Peers that went bad or lost their stream leave the mesh.
     for (auto it = m.begin(); it != m.end();) {
       auto ps = peers.find(*it);
@@ -178,7 +179,9 @@ void Router::Impl::heartbeat() {
       metrics.control.Add({{"type", "ihave"}, {"direction", "out"}}).Increment();
     }
   };
-  for (const auto& [topic, m] : mesh) gossip(topic, m);
+  for (const auto& [topic, m] : mesh) {
+    if (!local_topics.count(topic)) gossip(topic, m);
+  }
   for (const auto& [topic, f] : fanout) gossip(topic, f);
 
   for (auto& [p, c] : control) {

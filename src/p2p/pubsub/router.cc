@@ -239,6 +239,14 @@ std::shared_ptr<Subscription> Router::subscribe(std::string topic) {
   return sub;
 }
 
+std::shared_ptr<Subscription> Router::subscribe_local(std::string topic) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->local_topics.insert(topic);
+  }
+  return subscribe(std::move(topic));
+}
+
 void Router::set_validator(std::string topic, Validator validator) {
   std::lock_guard lock(impl_->mutex);
   if (validator) {
@@ -276,7 +284,9 @@ Result<Router::Published> Router::publish(std::string topic, std::vector<uint8_t
 
   std::set<PeerId> targets;
   auto& known = im.topic_peers[topic];
-  if (options_.flood_publish) {
+  if (im.local_topics.count(topic)) {
+    // Ours alone: delivered above, sent nowhere.
+  } else if (options_.flood_publish) {
     for (const auto& p : known) {
       auto it = im.peers.find(p);
       if (it != im.peers.end() && it->second.outbox && im.score(it->second) >= options_.publish_threshold) {
@@ -286,7 +296,7 @@ Result<Router::Published> Router::publish(std::string topic, std::vector<uint8_t
   } else if (im.subscribed(topic)) {
     targets = im.mesh[topic];
   }
-  if (!im.subscribed(topic)) {
+  if (!im.subscribed(topic) && !im.local_topics.count(topic)) {
     // Remember a fanout for gossip (and for publishing without flood).
     auto& fan = im.fanout[topic];
     if (fan.empty()) {
@@ -309,7 +319,9 @@ Result<Router::Published> Router::publish(std::string topic, std::vector<uint8_t
 std::vector<TopicInfo> Router::topics() const {
   std::lock_guard lock(impl_->mutex);
   std::set<std::string> names;
-  for (const auto& [t, _] : impl_->mesh) names.insert(t);
+  for (const auto& [t, _] : impl_->mesh) {
+    if (!impl_->local_topics.count(t)) names.insert(t);
+  }
   for (const auto& [t, p] : impl_->topic_peers) {
     if (!p.empty()) names.insert(t);
   }
@@ -317,7 +329,7 @@ std::vector<TopicInfo> Router::topics() const {
   for (const auto& t : names) {
     TopicInfo info;
     info.topic = t;
-    info.subscribed = impl_->subscribed(t);
+    info.subscribed = impl_->subscribed(t) && !impl_->local_topics.count(t);
     if (auto it = impl_->topic_peers.find(t); it != impl_->topic_peers.end()) {
       info.peers.assign(it->second.begin(), it->second.end());
     }
@@ -401,6 +413,7 @@ asio::awaitable<void> Router::Impl::open_outbound(PeerId peer) {
     }
     pb::RPC hello;
     for (const auto& [topic, _] : mesh) {
+      if (local_topics.count(topic)) continue;
       auto* sub = hello.add_subscriptions();
       sub->set_subscribe(true);
       sub->set_topicid(topic);
@@ -519,6 +532,7 @@ void Router::Impl::deliver(const Message& msg) {
 void Router::Impl::join(const std::string& topic) {
   if (subscribed(topic)) return;
   auto& m = mesh[topic];
+  if (local_topics.count(topic)) return;
   // A fanout becomes the start of the mesh.
   if (auto f = fanout.find(topic); f != fanout.end()) {
     for (const auto& p : f->second) {
@@ -547,6 +561,10 @@ void Router::Impl::join(const std::string& topic) {
 void Router::Impl::leave(const std::string& topic) {
   auto it = mesh.find(topic);
   if (it == mesh.end()) return;
+  if (local_topics.erase(topic)) {
+    mesh.erase(it);
+    return;
+  }
   for (const auto& p : it->second) {
     pb::RPC rpc;
     add_prune(*rpc.mutable_control(), p, topic, opt.unsubscribe_backoff);
@@ -580,6 +598,7 @@ void Router::Impl::prune_subscriptions(const std::string& topic) {
 }
 
 std::string Router::Impl::topic_label(const std::string& topic) {
+  if (local_topics.count(topic)) return "local";
   if (labels.count(topic)) return topic;
   if (labels.size() < kMaxLabels && (subscribed(topic) || fanout.count(topic))) {
     labels.insert(topic);

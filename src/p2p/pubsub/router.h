@@ -128,6 +128,11 @@ class Router : public std::enable_shared_from_this<Router> {
   // Joins `topic` (announces it, grafts up to D peers); every subscription of a topic
   // gets every message once.
   std::shared_ptr<Subscription> subscribe(std::string topic);
+  // A topic of this node alone: never announced, meshed or sent to peers (and what
+  // peers send on it is ignored); publish() on it delivers to its local subscribers.
+  // The health check's loopback probe uses one. Not listed by topics(); counted in
+  // metrics under topic "local".
+  std::shared_ptr<Subscription> subscribe_local(std::string topic);
   // Signs and sends `data` on `topic`: to every topic peer (flood publish), else to the
   // mesh or fanout. Delivered to local subscribers too (Message::local). Returns the
   // message id. Errors: too large (kInvalidArgument), router stopped (kUnavailable).

@@ -156,6 +156,7 @@ struct Router::Impl {
   std::map<std::string, std::vector<std::weak_ptr<SubscriptionImpl>>> subs;
   std::map<std::string, Validator> validators;
   std::set<std::string> labels;
+  std::set<std::string> local_topics;
   SeenCache seen;
   MessageCache mcache;
   uint64_t seqno;

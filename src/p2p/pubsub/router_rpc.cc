@@ -69,7 +69,7 @@ void Router::Impl::handle_rpc(const PeerId& peer, std::span<const uint8_t> bytes
       topic_peers[topic].insert(peer);
       ps.topics.insert(topic);
       // As js does: a peer announcing a topic whose mesh is short joins it at once.
-      auto m = mesh.find(topic);
+      auto m = local_topics.count(topic) ? mesh.end() : mesh.find(topic);
       if (m != mesh.end() && m->second.size() < opt.d_lo && !m->second.count(peer) && ps.outbox &&
           score(ps) >= 0 && !in_backoff(topic, peer, opt.heartbeat_interval)) {
         m->second.insert(peer);
@@ -109,6 +109,16 @@ void Router::Impl::on_message(const PeerId& peer, PeerState& ps, const pb::Messa
     ps.invalid += 1;
     return;
   }
+  // A copy of a message seen already costs no signature check. (A forgery carrying a
+  // real message's id is never marked seen, so it cannot shadow the real one.)
+  if (msg.has_seqno() && msg.seqno().size() == 8) {
+    std::string id = msg.from() + msg.seqno();
+    if (seen.contains(id)) {
+      ps.promises.erase(id);
+      count(topic, "duplicate");
+      return;
+    }
+  }
   auto checked = check_message(msg);
   if (!checked) {
     metrics.rejected.Add({{"topic", topic_label(topic)}, {"reason", reason_label(checked.error())}}).Increment();
@@ -122,7 +132,7 @@ void Router::Impl::on_message(const PeerId& peer, PeerState& ps, const pb::Messa
     return;
   }
   count(topic, "received");
-  if (!subscribed(topic)) {
+  if (!subscribed(topic) || local_topics.count(topic)) {
     metrics.ignored.Add({{"topic", topic_label(topic)}, {"reason", "not_subscribed"}}).Increment();
     return;
   }
@@ -182,7 +192,7 @@ void Router::Impl::on_ihave(const PeerId& /*peer*/, PeerState& ps, const pb::Con
     rpc_error("ihave_flood");
     return;
   }
-  if (!subscribed(ihave.topicid())) return;
+  if (!subscribed(ihave.topicid()) || local_topics.count(ihave.topicid())) return;
   std::vector<std::string> want;
   std::vector<std::string> promised;
   for (const auto& id : ihave.messageids()) {
@@ -230,7 +240,8 @@ void Router::Impl::on_graft(const PeerId& peer, PeerState& ps, const std::string
                             pb::ControlMessage& reply) {
   metrics.control.Add({{"type", "graft"}, {"direction", "in"}}).Increment();
   auto m = mesh.find(topic);
-  if (m == mesh.end()) return;  // v1.1: a GRAFT for a topic we are not in is ignored
+  // v1.1: a GRAFT for a topic we are not in is ignored (a local topic included).
+  if (m == mesh.end() || local_topics.count(topic)) return;
   if (m->second.count(peer)) return;
   auto b = backoff.find(topic);
   if (b != backoff.end()) {

@@ -44,14 +44,16 @@ Status_ status_for(ErrorCode code) {
 }
 
 Exchange::Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, Parser& parser,
-                   const Limits& limits, std::string path, Params params, bool draining)
+                   const Limits& limits, std::string path, Params params, bool draining,
+                   const std::atomic<bool>* server_draining)
     : stream_(stream),
       buffer_(buffer),
       parser_(parser),
       limits_(limits),
       params_(std::move(params)),
       path_(std::move(path)),
-      draining_(draining) {}
+      draining_(draining),
+      server_draining_(server_draining) {}
 
 std::string_view Exchange::target() const {
   auto t = parser_.get().target();
@@ -236,6 +238,24 @@ asio::awaitable<Status> Exchange::send_header(Status_ status, uint64_t content_l
   prepare(res, status, extra);
   res.set(bhttp::field::content_type, content_type);
   res.content_length(content_length);
+  bhttp::response_serializer<bhttp::empty_body> sr(res);
+  stream_.expires_after(limits_.io_timeout);
+  auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kTuple);
+  bytes_out_ += n;
+  if (ec) {
+    broken_ = true;
+    co_return make_error(ErrorCode::kUnavailable, fmt::format("client went away: {}", ec.message()));
+  }
+  co_return ok();
+}
+
+asio::awaitable<Status> Exchange::send_stream_header(Status_ status, std::string_view content_type,
+                                                     const Header& extra) {
+  keep_alive_ = false;  // the body ends when the connection does
+  bhttp::response<bhttp::empty_body> res;
+  prepare(res, status, extra);
+  res.set(bhttp::field::content_type, content_type);
+  res.set(bhttp::field::cache_control, "no-cache");
   bhttp::response_serializer<bhttp::empty_body> sr(res);
   stream_.expires_after(limits_.io_timeout);
   auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kTuple);

@@ -7,6 +7,7 @@
 // the listener's timeouts; failures come back as values, never exceptions.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -44,8 +45,11 @@ class Exchange {
   using Parser = beast::http::request_parser<beast::http::buffer_body>;
   using Header = std::vector<std::pair<std::string, std::string>>;
 
+  // `server_draining`, when given, is the listener's flag, read live by long-lived
+  // responses (event streams) so they end when the node drains.
   Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, Parser& parser,
-           const Limits& limits, std::string path, Params params, bool draining);
+           const Limits& limits, std::string path, Params params, bool draining,
+           const std::atomic<bool>* server_draining = nullptr);
 
   // --- the request
   beast::http::verb method() const { return parser_.get().method(); }
@@ -80,6 +84,12 @@ class Exchange {
   boost::asio::awaitable<Status> send_header(Status_ status, uint64_t content_length,
                                              std::string_view content_type, const Header& extra = {});
   boost::asio::awaitable<Status> send_piece(std::span<const uint8_t> data);
+  // Open-ended (Server-Sent Events): the header without a length, the connection ends
+  // with the body; then send_piece() as often as needed.
+  boost::asio::awaitable<Status> send_stream_header(Status_ status, std::string_view content_type,
+                                                    const Header& extra = {});
+  // Whether the listener started draining since this request arrived.
+  bool server_draining() const { return draining_ || (server_draining_ && server_draining_->load()); }
   boost::asio::awaitable<Status> send_file(int fd, uint64_t offset, uint64_t length);
 
   // Ends the connection after this response.
@@ -103,6 +113,7 @@ class Exchange {
   Params params_;
   std::string path_;
   bool draining_;
+  const std::atomic<bool>* server_draining_;
   bool keep_alive_ = true;
   bool responded_ = false;
   bool broken_ = false;

@@ -51,11 +51,18 @@ void Router::add(boost::beast::http::verb method, std::string pattern, Handler h
 
 bool Router::match_segments(const Route& route, const std::vector<std::string_view>& path,
                             Params& params) {
-  if (route.segments.size() != path.size()) return false;
+  // A last segment "{name...}" takes one or more segments, joined by '/'.
+  bool tail = !route.segments.empty() && route.segments.back().size() > 5 &&
+              route.segments.back().ends_with("...}");
+  if (tail ? path.size() < route.segments.size() : route.segments.size() != path.size()) return false;
   Params captured;
-  for (size_t i = 0; i < path.size(); ++i) {
+  for (size_t i = 0; i < route.segments.size(); ++i) {
     const std::string& seg = route.segments[i];
-    if (seg.size() > 2 && seg.front() == '{' && seg.back() == '}') {
+    if (tail && i + 1 == route.segments.size()) {
+      std::string rest(path[i]);
+      for (size_t j = i + 1; j < path.size(); ++j) rest.append("/").append(path[j]);
+      captured.emplace(seg.substr(1, seg.size() - 5), std::move(rest));
+    } else if (seg.size() > 2 && seg.front() == '{' && seg.back() == '}') {
       captured.emplace(seg.substr(1, seg.size() - 2), std::string(path[i]));
     } else if (seg != path[i]) {
       return false;

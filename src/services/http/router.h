@@ -1,5 +1,6 @@
-// services/http: maps a method and a path to a handler. Patterns are literal segments
-// and `{name}` captures ("/v1/blobs/{hash}"); each route has a name, the template
+// services/http: maps a method and a path to a handler. Patterns are literal segments,
+// `{name}` captures ("/v1/blobs/{hash}") and, last, `{name...}` capturing the rest of
+// the path, '/' included ("/v1/pubsub/{topic...}"); each route has a name, the template
 // itself, which metrics use as a label (never the raw path). A path that matches with
 // another method is told which methods it allows (405).
 #pragma once

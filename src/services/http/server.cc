@@ -235,7 +235,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     Router::Match match;
     if (decoded) match = router_.match(parser.get().method(), *decoded);
     Exchange exchange(stream, buffer, parser, limits, decoded.value_or(""), match.params,
-                      draining_.load());
+                      draining_.load(), &draining_);
     if (bad_framing) {
       exchange.close_after();
       co_await exchange.send_error(Status_::bad_request, "malformed_request",
