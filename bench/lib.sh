@@ -8,3 +8,15 @@ stop() {
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
+
+# js_why ROOT: why the js side of a benchmark cannot run here (empty when it can):
+# Node >= 20.19 and ROOT/tests/interop/node_modules are needed.
+js_why() {
+  if ! command -v node >/dev/null; then
+    echo 'node is not installed'
+  elif ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    echo "node $(node --version) is older than 20.19"
+  elif [[ ! -d $1/tests/interop/node_modules ]]; then
+    echo 'tests/interop/node_modules is missing (npm ci --prefix tests/interop)'
+  fi
+}

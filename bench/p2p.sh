@@ -37,18 +37,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 command -v curl >/dev/null || die "curl missing"
 command -v jq >/dev/null || die "jq missing (make setup)"
 command -v python3 >/dev/null || die "python3 missing (used to pick free ports)"
-JS_WHY=''
-if ! command -v node >/dev/null; then
-  JS_WHY='node is not installed'
-elif ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
-  JS_WHY="node $(node --version) is older than 20.19"
-elif [[ ! -d $ROOT/tests/interop/node_modules ]]; then
-  JS_WHY='tests/interop/node_modules is missing (npm ci --prefix tests/interop)'
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # stop PID, js_why
+JS_WHY=$(js_why "$ROOT")  # empty when the js side can run
 
 WORK=$(mktemp -d "${P2P_BENCH_DIR:-${TMPDIR:-/var/tmp}}/bzzz-p2p.XXXXXX")
 PIDS=()
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # stop PID
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do stop "$p"; done

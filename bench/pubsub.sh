@@ -21,16 +21,10 @@ RATE=${PUBSUB_BENCH_RATE:-20}
 MESSAGES=${PUBSUB_BENCH_MESSAGES:-400}
 
 die() { echo "bench: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # js_why
 [[ -x $PROBE ]] || die "$PROBE missing (build the bzzz-pubsub-probe target)"
 command -v jq >/dev/null || die "jq missing (make setup)"
-JS_WHY=''
-if ! command -v node >/dev/null; then
-  JS_WHY='node is not installed'
-elif ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
-  JS_WHY="node $(node --version) is older than 20.19"
-elif [[ ! -d $ROOT/tests/interop/node_modules ]]; then
-  JS_WHY='tests/interop/node_modules is missing (npm ci --prefix tests/interop)'
-fi
+JS_WHY=$(js_why "$ROOT")  # empty when the js side can run
 
 cpp() { "$PROBE" bench --degree "$DEGREE" --rate "$RATE" --messages "$MESSAGES" "$@"; }
 field() { jq -r "select(.bench == \"$1\") | .$2" <<<"$3"; }

@@ -10,20 +10,12 @@ namespace bzzz::cli {
 
 namespace {
 
-RemoteOptions remote(const GlobalOptions& g) {
-  RemoteOptions r;
-  r.url = g.api_url;
-  r.token = g.api_token;
-  r.io_timeout = std::chrono::milliseconds(60'000);
-  return r;
-}
-
 std::string latency_text(const nlohmann::json& v) {
   return v.is_number() ? fmt::format("{:.2f} ms", v.get<double>()) : "-";
 }
 
 int run_peers(const GlobalOptions& g, const Output& out) {
-  auto doc = node_call(remote(g), "GET", "/v1/peers");
+  auto doc = node_call(node_remote(g), "GET", "/v1/peers");
   if (!doc) return out.error(doc.error());
   out.document(*doc);
   out.text(fmt::format("this node: {}", doc->value("id", "")));
@@ -47,6 +39,14 @@ int run_peers(const GlobalOptions& g, const Output& out) {
 
 }  // namespace
 
+RemoteOptions node_remote(const GlobalOptions& g) {
+  RemoteOptions r;
+  r.url = g.api_url;
+  r.token = g.api_token;
+  r.io_timeout = std::chrono::milliseconds(60'000);
+  return r;
+}
+
 void add_peer_commands(CLI::App& app, Action& action) {
   app.add_subcommand("peers", "List the running node's libp2p peers")->callback([&action] { action = run_peers; });
 
@@ -58,7 +58,7 @@ void add_peer_commands(CLI::App& app, Action& action) {
       auto parsed = p2p::Multiaddr::parse(*addr);
       if (!parsed) return out.error(parsed.error(), kExitUsage);
       nlohmann::json body = {{"addr", parsed->to_string()}};
-      auto doc = node_call(remote(g), "POST", "/v1/peers/connect", &body);
+      auto doc = node_call(node_remote(g), "POST", "/v1/peers/connect", &body);
       if (!doc) return out.error(doc.error());
       out.document(*doc);
       out.text(fmt::format("connected to {} at {} ({:.1f} ms)", doc->value("peer", ""), doc->value("addr", ""),
@@ -74,7 +74,7 @@ void add_peer_commands(CLI::App& app, Action& action) {
     action = [peer](const GlobalOptions& g, const Output& out) {
       auto id = p2p::PeerId::parse(*peer);
       if (!id) return out.error(id.error(), kExitUsage);
-      auto doc = node_call(remote(g), "DELETE", "/v1/peers/" + id->to_string());
+      auto doc = node_call(node_remote(g), "DELETE", "/v1/peers/" + id->to_string());
       if (!doc) return out.error(doc.error());
       out.document(*doc);
       out.text(fmt::format("disconnected from {}", id->to_string()));
@@ -96,7 +96,7 @@ void add_peer_commands(CLI::App& app, Action& action) {
         return out.error(id.error(), kExitUsage);
       }
       nlohmann::json body = {{"peer", *target}, {"count", *count}};
-      auto doc = node_call(remote(g), "POST", "/v1/peers/ping", &body);
+      auto doc = node_call(node_remote(g), "POST", "/v1/peers/ping", &body);
       if (!doc) return out.error(doc.error());
       out.document(*doc);
       for (const auto& rtt : (*doc)["rtt_ms"]) {

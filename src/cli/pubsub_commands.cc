@@ -6,22 +6,15 @@
 
 #include <fmt/format.h>
 
+#include "cli/peer_commands.h"
 #include "cli/remote_backend.h"
 
 namespace bzzz::cli {
 
 namespace {
 
-RemoteOptions remote(const GlobalOptions& g) {
-  RemoteOptions r;
-  r.url = g.api_url;
-  r.token = g.api_token;
-  r.io_timeout = std::chrono::milliseconds(60'000);  // the node's keep-alives come every 15 s
-  return r;
-}
-
 int run_topics(const GlobalOptions& g, const Output& out) {
-  auto doc = node_call(remote(g), "GET", "/v1/pubsub");
+  auto doc = node_call(node_remote(g), "GET", "/v1/pubsub");
   if (!doc) return out.error(doc.error());
   out.document(*doc);
   out.text(fmt::format("{} peers speak gossipsub", (*doc)["peers"].size()));
@@ -77,7 +70,7 @@ void add_pubsub_commands(CLI::App& app, Action& action) {
       if (body.empty() || body == "-") {
         body.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
       }
-      auto doc = node_send(remote(g), "POST", *path, body, "application/octet-stream");
+      auto doc = node_send(node_remote(g), "POST", *path, body, "application/octet-stream");
       if (!doc) return out.error(doc.error());
       out.document(*doc);
       out.text(fmt::format("published {} bytes on {} to {} peers (id {})", body.size(), *topic,
@@ -96,7 +89,7 @@ void add_pubsub_commands(CLI::App& app, Action& action) {
       if (!path) return out.error(path.error(), kExitUsage);
       size_t seen = 0;
       // Each event's "data:" line is one message document (services/api/pubsub_api.h).
-      auto st = node_lines(remote(g), *path, [&](std::string_view line) {
+      auto st = node_lines(node_remote(g), *path, [&](std::string_view line) {
         if (!line.starts_with("data: ")) return true;
         auto doc = nlohmann::json::parse(line.substr(6), nullptr, false);
         if (doc.is_discarded()) return true;

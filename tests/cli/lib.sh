@@ -283,6 +283,17 @@ free_port() {
 }
 
 # alive PID: the process exists and is not a zombie (kill -0 succeeds on a zombie).
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds, or fails
+# the test naming DESCRIPTION.
+wait_until() {
+  local limit="$1" what="$2" start=$SECONDS
+  shift 2
+  until "$@"; do
+    ((SECONDS - start < limit)) || fail "$what: not within ${limit} s"
+    sleep 0.2
+  done
+}
+
 alive() {
   local st
   st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1

@@ -45,15 +45,6 @@ addr() { echo "/ip4/127.0.0.1/tcp/${PORTS[$1]}/p2p/${IDS[$1]}"; }
 peers() { curl -s --max-time 5 "http://127.0.0.1:${APIS[$1]}/v1/peers"; }
 connections() { peers "$1" | jq -r .connections; }
 
-# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
-wait_until() {
-  local limit="$1" what="$2" start=$SECONDS
-  shift 2
-  until "$@"; do
-    ((SECONDS - start < limit)) || fail "$what: not within ${limit} s"
-    sleep 0.2
-  done
-}
 has_connections() { [[ "$(connections "$1")" -ge "$2" ]]; }
 identified() { [[ "$(peers "$1" | jq --arg id "$2" '[.peers[] | select(.id == $id and .agent_version != "")] | length')" == 1 ]]; }
 

@@ -40,14 +40,6 @@ start_node() {
 }
 api() { curl -s --max-time 5 "http://127.0.0.1:${APIS[$1]}$2"; }
 cli() { local i="$1"; shift; "$BZZZ_BIN" --data "$TMP/n$i" --set "api.url=http://127.0.0.1:${APIS[$i]}" "$@"; }
-wait_until() {
-  local limit="$1" what="$2" start=$SECONDS
-  shift 2
-  until "$@"; do
-    ((SECONDS - start < limit)) || fail "$what: not within ${limit} s"
-    sleep 0.2
-  done
-}
 topic_peer() { [[ "$(api "$1" /v1/pubsub | jq --arg t "$2" '[.topics[] | select(.topic == $t and (.peers | length) >= 1)] | length')" == 1 ]]; }
 knows_agent() { [[ "$(api "$1" /v1/agents | jq --arg p "$2" '[.agents[] | select(.peer == $p and .stale == false and .profile != null and .availability != null)] | length')" == 1 ]]; }
 check_passes() { [[ "$(api "$1" /health/checks | jq -r --arg c "$2" '.checks[$c][0].status')" == pass ]]; }

@@ -234,28 +234,23 @@ asio::awaitable<void> Exchange::send_error(const Error& error) {
 
 asio::awaitable<Status> Exchange::send_header(Status_ status, uint64_t content_length,
                                               std::string_view content_type, const Header& extra) {
-  bhttp::response<bhttp::empty_body> res;
-  prepare(res, status, extra);
-  res.set(bhttp::field::content_type, content_type);
-  res.content_length(content_length);
-  bhttp::response_serializer<bhttp::empty_body> sr(res);
-  stream_.expires_after(limits_.io_timeout);
-  auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kTuple);
-  bytes_out_ += n;
-  if (ec) {
-    broken_ = true;
-    co_return make_error(ErrorCode::kUnavailable, fmt::format("client went away: {}", ec.message()));
-  }
-  co_return ok();
+  co_return co_await write_header(status, content_length, content_type, extra);
 }
 
 asio::awaitable<Status> Exchange::send_stream_header(Status_ status, std::string_view content_type,
                                                      const Header& extra) {
   keep_alive_ = false;  // the body ends when the connection does
+  Header with = extra;
+  with.emplace_back("Cache-Control", "no-cache");
+  co_return co_await write_header(status, std::nullopt, content_type, with);
+}
+
+asio::awaitable<Status> Exchange::write_header(Status_ status, std::optional<uint64_t> content_length,
+                                               std::string_view content_type, const Header& extra) {
   bhttp::response<bhttp::empty_body> res;
   prepare(res, status, extra);
   res.set(bhttp::field::content_type, content_type);
-  res.set(bhttp::field::cache_control, "no-cache");
+  if (content_length) res.content_length(*content_length);
   bhttp::response_serializer<bhttp::empty_body> sr(res);
   stream_.expires_after(limits_.io_timeout);
   auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kTuple);

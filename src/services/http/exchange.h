@@ -105,6 +105,9 @@ class Exchange {
   template <class Response>
   void prepare(Response& res, Status_ status, const Header& extra);
   boost::asio::awaitable<Status> write_buffers(std::span<const uint8_t> data);
+  // The header alone; without a length the body runs until the connection closes.
+  boost::asio::awaitable<Status> write_header(Status_ status, std::optional<uint64_t> content_length,
+                                              std::string_view content_type, const Header& extra);
 
   beast::tcp_stream& stream_;
   beast::flat_buffer& buffer_;
