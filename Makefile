@@ -35,6 +35,7 @@ bench: build
 	bench/http.sh $(BUILD_DIR)
 	bench/p2p.sh $(BUILD_DIR)
 	bench/pubsub.sh $(BUILD_DIR)
+	bench/dht.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -50,6 +50,34 @@ TEST(Host, ConnectIdentifyPing) {
   EXPECT_TRUE(eventually([&] { return a->idle() && b->idle(); }));
 }
 
+TEST(Host, ResetWakesOurOwnBlockedReader) {
+  // Nothing arrives on the stream (the echo handler waits for bytes): only the reset can
+  // end the read, and it must without any frame from the remote (no keep-alive here).
+  Loop loop;
+  auto a = make_host(loop.io());
+  auto b = make_host(loop.io());
+  ASSERT_TRUE(loop.run(a->connect(addr_of(*b))));
+  auto s = loop.run(a->new_stream(b->id(), {std::string(kEcho)}));
+  ASSERT_TRUE(s) << s.error().message();
+  auto stream = *s;
+  auto read = boost::asio::co_spawn(
+      loop.io(),
+      [stream]() -> boost::asio::awaitable<Result<size_t>> {
+        std::array<uint8_t, 16> buf{};
+        std::span<uint8_t> view(buf);
+        co_return co_await stream->read_some(view);
+      },
+      boost::asio::use_future);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(read.wait_for(0ms), std::future_status::timeout);
+  stream->reset();
+  ASSERT_EQ(read.wait_for(5s), std::future_status::ready) << "the blocked read did not end";
+  EXPECT_FALSE(read.get());
+  a->stop();
+  b->stop();
+  EXPECT_TRUE(eventually([&] { return a->idle() && b->idle(); }));
+}
+
 TEST(Host, PingRightAfterConnect) {
   Loop loop;
   HostOptions keepalive;

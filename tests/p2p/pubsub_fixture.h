@@ -37,6 +37,9 @@ struct Node {
 };
 
 struct Mesh {
+  // Declared first, so destroyed last: hosts may still count into their registries
+  // from the loop's threads until the loop is gone.
+  std::vector<std::shared_ptr<prometheus::Registry>> registries;
   Loop loop;
   std::vector<Node> nodes;
 
@@ -45,6 +48,7 @@ struct Mesh {
     ho.max_connections = 500;
     for (size_t i = 0; i < n; ++i) {
       Node node;
+      registries.push_back(node.registry);
       node.host = make_host(loop.io(), ho, node.registry.get());
       node.router = Router::create(*node.host, options, node.registry.get());
       node.router->start();

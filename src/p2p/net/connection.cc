@@ -112,10 +112,13 @@ void Stream::close_write() {
 }
 
 void Stream::reset() {
-  asio::dispatch(conn_->strand_, [conn = conn_, id = id_] {
+  asio::dispatch(conn_->strand_, [conn = conn_, id = id_, weak = weak_from_this()] {
     if (conn->finished_) return;
     conn->session_.reset(id);
     conn->kick_writer();
+    // Our own reader or writer of this stream, blocked on the session, learns of the
+    // reset now (the read loop only wakes streams for frames that arrive).
+    if (auto self = weak.lock()) self->wake();
   });
 }
 
