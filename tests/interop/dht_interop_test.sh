@@ -21,46 +21,18 @@
 # with `make setup`). Environment: BZZZ_BIN, BZZZ_SOURCE_DIR and BZZZ_DHT_PROBE (default:
 # bzzz-dht-probe next to BZZZ_BIN).
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # need_js, track, bg_run
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PEER="$HERE/dht_peer.mjs"
 T0=$SECONDS
 
-command -v node >/dev/null 2>&1 || skip "the DHT interop test needs Node.js >= 20.19 ('node' is not installed; make setup)"
-node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
-  skip "the DHT interop test needs Node.js >= 20.19 (found $(node --version)); js-libp2p 3 does not run on older ones"
-[[ -d "$HERE/node_modules/@libp2p/kad-dht" ]] ||
-  skip "tests/interop/node_modules (with @libp2p/kad-dht) is missing (run: npm ci --prefix tests/interop, or make setup)"
+need_js "the DHT interop test" @libp2p/kad-dht
 need_cmd jq
 
 PROBE="${BZZZ_DHT_PROBE:-$(dirname "$BZZZ_BIN")/bzzz-dht-probe}"
 [[ -x "$PROBE" ]] || fail "bzzz-dht-probe not found at $PROBE (build the bzzz-dht-probe target or set BZZZ_DHT_PROBE)"
 
-# --- processes -----------------------------------------------------------------------------
-# Everything started here is recorded and stopped by its pid on exit (SIGTERM, then
-# SIGKILL after 3 s). (A file, not a variable: sections run in subshells.)
-PIDS_FILE="$TMP/pids"
-: >"$PIDS_FILE"
-track() { echo "$1" >>"$PIDS_FILE"; }
-stop_all() {
-  local p pids
-  mapfile -t pids <"$PIDS_FILE"
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do stop_node "$p" 3; done
-}
-on_exit stop_all
-
-# bg_run OUT ERR LIMIT CMD...: runs CMD with stdout to OUT and stderr to ERR, killing it
-# after LIMIT seconds; sets BG_RC.
-bg_run() {
-  local out="$1" err="$2" limit="$3"
-  shift 3
-  timeout -k 5 "$limit" "$@" >"$out" 2>"$err" </dev/null &
-  local pid=$!
-  track "$pid"
-  BG_RC=0
-  wait "$pid" || BG_RC=$?
-}
 
 # wait_line FILE PATTERN PID WHAT: until FILE has a line matching PATTERN (30 s).
 wait_line() {

@@ -14,27 +14,15 @@
 # and for a "stop" file before leaving (so neither sees the other's mesh cut short).
 # Skips (exit 77) without node >= 20.19 or tests/interop/node_modules (make setup).
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # need_js, track
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 T0=$SECONDS
-command -v node >/dev/null 2>&1 || skip "the gossip interop test needs Node.js >= 20.19 ('node' is not installed; make setup)"
-node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
-  skip "the gossip interop test needs Node.js >= 20.19 (found $(node --version))"
-[[ -d "$HERE/node_modules" ]] || skip "tests/interop/node_modules is missing (run: npm ci --prefix tests/interop, or make setup)"
+need_js "the gossip interop test"
 need_cmd jq
 PROBE="${BZZZ_PUBSUB_PROBE:-$(dirname "$BZZZ_BIN")/bzzz-pubsub-probe}"
 [[ -x "$PROBE" ]] || fail "bzzz-pubsub-probe not found at $PROBE (build it or set BZZZ_PUBSUB_PROBE)"
 
-# (A file, not a variable: sections run in subshells.)
-PIDS_FILE="$TMP/pids"
-: >"$PIDS_FILE"
-stop_all() {
-  local p pids
-  mapfile -t pids <"$PIDS_FILE"
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do stop_node "$p" 3; done
-}
-on_exit stop_all
 
 # wait_line FILE JQ_FILTER COUNT LIMIT WHAT: until FILE has COUNT lines matching.
 wait_line() {
@@ -54,14 +42,14 @@ run_case() {
   node "$HERE/gossip_peer.mjs" mesh --nodes "$n" --publish "$k" --expect "$expect" --go "$go" --stop "$stop" \
     --topic "interop-$name" --timeout 60 >"$dir/js.out" 2>"$dir/js.err" </dev/null &
   local js_pid=$!
-  echo "$js_pid" >>"$PIDS_FILE"
+  track "$js_pid"
   wait_line "$dir/js.out" '.event == "listening"' "$n" 30 "$name: js nodes"
   local addrs
   addrs="$(jq -r 'select(.event == "listening") | .addr' "$dir/js.out" | paste -sd, -)"
   "$PROBE" mesh --nodes "$n" --publish "$k" --expect "$expect" --go "$go" --stop "$stop" --connect "$addrs" \
     --topic "interop-$name" --timeout 60 >"$dir/cpp.out" 2>"$dir/cpp.err" </dev/null &
   local cpp_pid=$!
-  echo "$cpp_pid" >>"$PIDS_FILE"
+  track "$cpp_pid"
   wait_line "$dir/js.out" '.event == "ready"' 1 30 "$name: js ready"
   wait_line "$dir/cpp.out" '.event == "ready"' 1 30 "$name: C++ ready"
   touch "$go"

@@ -21,6 +21,7 @@
 # BZZZ_P2P_PROBE (default: bzzz-p2p-probe next to BZZZ_BIN); INTEROP_STREAMS (64),
 # INTEROP_SIZE (1048576), INTEROP_CYCLES (100) scale the checks.
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"  # need_js, track, bg_run
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PEER="$HERE/peer.mjs"
@@ -32,11 +33,7 @@ JS_FD_MARGIN=3
 CHECKS=identify,ping,echo,cycles
 T0=$SECONDS
 
-command -v node >/dev/null 2>&1 || skip "the interop test needs Node.js >= 20.19 ('node' is not installed; make setup)"
-node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
-  skip "the interop test needs Node.js >= 20.19 (found $(node --version)); js-libp2p 3 does not run on older ones"
-[[ -d "$HERE/node_modules" ]] ||
-  skip "tests/interop/node_modules is missing (run: npm ci --prefix tests/interop, or make setup)"
+need_js "the interop test"
 need_cmd curl jq python3
 
 PROBE="${BZZZ_P2P_PROBE:-$(dirname "$BZZZ_BIN")/bzzz-p2p-probe}"
@@ -48,33 +45,6 @@ PROBE="${BZZZ_P2P_PROBE:-$(dirname "$BZZZ_BIN")/bzzz-p2p-probe}"
 while read -r _v; do
   case "$_v" in BZZZ_BIN | BZZZ_SOURCE_DIR | BZZZ_P2P_PROBE | BZZZ_MDNS_ENABLED) ;; *) unset "$_v" ;; esac
 done < <(compgen -e | grep '^BZZZ_' || true)
-
-# --- processes -----------------------------------------------------------------------------
-# Everything started here is recorded and stopped by its pid on exit (SIGTERM, then
-# SIGKILL after 3 s).
-# (A file, not a variable: sections run in subshells.)
-PIDS_FILE="$TMP/pids"
-: >"$PIDS_FILE"
-track() { echo "$1" >>"$PIDS_FILE"; }
-stop_all() {
-  local p pids
-  mapfile -t pids <"$PIDS_FILE"
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do stop_node "$p" 3; done
-}
-on_exit stop_all
-
-# bg_run OUT ERR LIMIT CMD...: runs CMD with stdout to OUT and stderr to ERR, killing it
-# after LIMIT seconds; sets BG_RC.
-bg_run() {
-  local out="$1" err="$2" limit="$3"
-  shift 3
-  timeout -k 5 "$limit" "$@" >"$out" 2>"$err" </dev/null &
-  local pid=$!
-  track "$pid"
-  BG_RC=0
-  wait "$pid" || BG_RC=$?
-}
 
 fds_of() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
