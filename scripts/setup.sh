@@ -12,7 +12,7 @@ PACKAGES=(
   libyaml-cpp-dev prometheus-cpp-dev libsodium-dev libssl-dev libprotobuf-dev protobuf-compiler
   # tests and benchmarks: references and tools they drive
   libgtest-dev libgmock-dev libbenchmark-dev b3sum zstd gzip util-linux coreutils bc time strace jq
-  curl python3 procps prometheus
+  curl python3 procps prometheus iproute2
 )
 # The js-libp2p peer of the interop tests (tests/interop) needs node and npm. Only when
 # node is missing do we take Debian's (bookworm: Node 18): the interop tests and
