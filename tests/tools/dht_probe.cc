@@ -18,7 +18,10 @@
 //       node A dials MULTIADDR; a second, client-mode node B with an empty store dials it
 //       too and refreshes (B's answers can only come from the js nodes: js's main node
 //       does not list itself as a provider, its helper does). One JSON line per check:
-//         find_node  A.find_peer(helper): addresses A could only learn from js
+//         find_node  B.find_peer(helper), before B's first refresh: addresses B could
+//                    only learn from js (B is a client, so js never hands it to the
+//                    helper, which therefore never dials it; A is a server, and the
+//                    helper's own refresh may dial A at any moment)
 //         put_get    A.put_value of a signed /bzzz/<A>/interop-cpp record (accepted by
 //                    js), B.get_value of it, and B.get_value(/bzzz/<js id>/interop):
 //                    js's own signed record ("from-js"), checked by our validator
@@ -31,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -259,11 +263,11 @@ struct Dial {
   }
 
   json find_node() {
-    bool known = a.host->connection(js_helper) != nullptr || !a.host->peer_store().addrs(js_helper).empty();
-    auto r = rt.run(a.dht->find_peer(js_helper), deadline);
+    bool known = b.host->connection(js_helper) != nullptr || !b.host->peer_store().addrs(js_helper).empty();
+    auto r = rt.run(b.dht->find_peer(js_helper), deadline);
     if (!r) return fail("find_node", "timed out");
     if (!*r) return fail("find_node", r->error().message());
-    auto stats = a.dht->last_lookup();
+    auto stats = b.dht->last_lookup();
     return {{"check", "find_node"},
             {"ok", !known && !(*r)->empty()},
             {"peer", js_helper.to_string()},
@@ -340,13 +344,17 @@ int run_dial(Runtime& rt, const Multiaddr& target, const std::string& helper, co
       return 1;
     }
   }
-  // B learns the js helper (A must not: find_node shows A learning it from js).
-  (void)rt.run(d.b.dht->refresh(), d.deadline);
   bool all = true;
-  for (const auto& c : checks) {
+  auto run = [&](const std::string& c) {
     json j = c == "find_node" ? d.find_node() : c == "put_get" ? d.put_get() : d.providers();
     all = all && j.value("ok", false);
     emit(j);
+  };
+  // find_node first: it needs B not to know the helper yet. Then B learns it.
+  if (std::find(checks.begin(), checks.end(), "find_node") != checks.end()) run("find_node");
+  (void)rt.run(d.b.dht->refresh(), d.deadline);
+  for (const auto& c : checks) {
+    if (c != "find_node") run(c);
   }
   for (Node* n : {&d.a, &d.b}) {
     n->dht->stop();
