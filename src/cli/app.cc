@@ -11,6 +11,7 @@
 #include "node/node.h"
 #include "node/node_config.h"
 #include "cli/peer_commands.h"
+#include "cli/dht_commands.h"
 #include "cli/pubsub_commands.h"
 #include "p2p/identity/identity.h"
 
@@ -100,6 +101,7 @@ int run(int argc, char** argv) {
   add_store_commands(app, action);
   add_peer_commands(app, action);
   add_pubsub_commands(app, action);
+  add_dht_commands(app, action);
 
   app.add_subcommand("version", "Print the version")->callback([&action] {
     action = [](const GlobalOptions&, const Output& out) {

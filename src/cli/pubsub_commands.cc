@@ -29,31 +29,7 @@ int run_topics(const GlobalOptions& g, const Output& out) {
 
 Result<std::string> pubsub_path(const std::string& topic) {
   if (topic.empty()) return make_error(ErrorCode::kInvalidArgument, "a topic is needed");
-  std::string path = "/v1/pubsub/";
-  bool segment_start = true;
-  for (char c : topic) {
-    if (c == '/') {
-      if (segment_start) break;
-      path.push_back('/');
-      segment_start = true;
-      continue;
-    }
-    segment_start = false;
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                 c == '_' || c == '.' || c == '~';
-    if (plain) {
-      path.push_back(c);
-    } else {
-      path += fmt::format("%{:02X}", static_cast<unsigned char>(c));
-    }
-  }
-  if (segment_start) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("topic \"{}\" has an empty segment (a leading, trailing or doubled '/'), "
-                                  "which the API path cannot carry",
-                                  topic));
-  }
-  return path;
+  return api_path("/v1/pubsub/", topic, "topic");
 }
 
 void add_pubsub_commands(CLI::App& app, Action& action) {

@@ -788,6 +788,34 @@ Status node_lines(const RemoteOptions& options, std::string_view path,
   return conn.read_lines(path, on_line);
 }
 
+Result<std::string> api_path(std::string_view prefix, std::string_view name, std::string_view what) {
+  std::string path(prefix);
+  bool segment_start = true;
+  for (char c : name) {
+    if (c == '/') {
+      if (segment_start) break;
+      path.push_back('/');
+      segment_start = true;
+      continue;
+    }
+    segment_start = false;
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                 c == '_' || c == '.' || c == '~';
+    if (plain) {
+      path.push_back(c);
+    } else {
+      path += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    }
+  }
+  if (segment_start) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} \"{}\" has an empty segment (a leading, trailing or doubled '/'), "
+                                  "which the API path cannot carry",
+                                  what, name));
+  }
+  return path;
+}
+
 Result<nlohmann::json> node_status(const RemoteOptions& options) {
   BZZZ_ASSIGN_OR_RETURN(Url url, parse_url(options.url));
   Connection conn(url, options);

@@ -60,4 +60,10 @@ Result<nlohmann::json> node_send(const RemoteOptions& options, std::string_view 
 Status node_lines(const RemoteOptions& options, std::string_view path,
                   const std::function<bool(std::string_view)>& on_line);
 
+// `prefix` + `name` with each of name's '/'-separated segments percent-encoded (all but
+// unreserved characters), for names the API takes in its path (topics, DHT keys). A
+// name with an empty segment (a leading, trailing or doubled '/') cannot be carried:
+// kInvalidArgument, naming it as `what` ("topic \"a//b\" has an empty segment ...").
+Result<std::string> api_path(std::string_view prefix, std::string_view name, std::string_view what);
+
 }  // namespace bzzz::cli

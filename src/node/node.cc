@@ -26,6 +26,7 @@
 #include "infra/logging/logging.h"
 #include "infra/metrics/metrics.h"
 #include "node/lifecycle.h"
+#include "p2p/dht/dht.h"
 #include "p2p/host/diagnostics.h"
 #include "p2p/host/host.h"
 #include "p2p/identity/identity.h"
@@ -34,6 +35,7 @@
 #include "services/api/peers_api.h"
 #include "services/api/pubsub_api.h"
 #include "services/api/agents_api.h"
+#include "services/api/dht_api.h"
 #include "services/api/store_api.h"
 #include "services/http/blocking.h"
 #include "services/http/exchange.h"
@@ -56,6 +58,7 @@ struct Shared {
   health::Registry health;
   std::unique_ptr<store::Store> store;
   std::shared_ptr<p2p::Host> host;
+  std::shared_ptr<p2p::dht::Dht> dht;  // null when dht.enabled is false
   std::shared_ptr<p2p::pubsub::Router> pubsub;
   std::shared_ptr<coord::CoordinationAgent> agent;  // null when agent.enabled is false
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -173,6 +176,29 @@ health::Observation probe_pubsub(p2p::pubsub::Router& router, p2p::pubsub::Subsc
   return {health::Status::kFail, nullptr, "", "a message published on the node's probe topic was not delivered"};
 }
 
+// The DHT: its routing table (no server peer known is a warning: nothing can be looked
+// up, yet the node serves its own records) and its last lookup (one in which every
+// request failed is a warning). Both change as the mesh does.
+health::Observation probe_dht(const p2p::dht::Dht& dht) {
+  if (!dht.running()) return {health::Status::kFail, nullptr, "", "the DHT is not running"};
+  size_t size = dht.routing_table_size();
+  nlohmann::json observed = {{"routing_table", size}, {"records", dht.record_count()},
+                             {"providers", dht.provider_count()}};
+  auto last = dht.last_lookup();
+  if (last) {
+    observed["last_lookup_ms"] = static_cast<double>(last->latency.count()) / 1000.0;
+    observed["last_lookup_hops"] = last->hops;
+  }
+  if (size == 0) {
+    return {health::Status::kWarn, observed, "", "no DHT server peer in the routing table: lookups cannot run"};
+  }
+  if (last && last->queried > 0 && last->failed == last->queried) {
+    return {health::Status::kWarn, observed, "",
+            fmt::format("every one of the last lookup's {} requests failed", last->queried)};
+  }
+  return {health::Status::kPass, observed, "", ""};
+}
+
 // Health metrics, read from the registry's cache at scrape time.
 class HealthCollector final : public prometheus::Collectable {
  public:
@@ -206,6 +232,32 @@ class P2pComponent final : public Component {
   explicit P2pComponent(Shared& s) : s_(s) {}
   std::string name() const override { return "p2p"; }
   Status start() override {
+    auto started = start_all();
+    if (!started) stop_accepting();  // what did start stops again
+    return started;
+  }
+  void stop_accepting() override {
+    if (mdns_) mdns_->stop();  // before the host, so it dials no one on the way out
+    if (s_.agent) s_.agent->stop();
+    if (s_.pubsub) s_.pubsub->stop();  // ends event streams and closes our outbound streams
+    if (s_.dht) s_.dht->stop();        // cancels lookups and its loops; later requests are reset
+    if (s_.host) s_.host->stop();
+  }
+  bool idle() const override { return s_.host->idle(); }
+  void force_close() override {
+    for (auto& c : s_.host->connections()) c->abort(Error(ErrorCode::kUnavailable, "shutdown deadline"));
+  }
+  void close() override { force_close(); }
+  std::string describe() const override {
+    return s_.host ? fmt::format("peer {}, {} connections", s_.host->id().to_string(), s_.host->connection_count())
+                   : "not started";
+  }
+
+ private:
+  Shared& s_;
+  std::shared_ptr<p2p::mdns::Service> mdns_;
+
+  Status start_all() {
     auto identity = p2p::load_or_create_identity(s_.settings.data_dir);
     if (!identity) return tl::unexpected(identity.error());
     if (identity->created) spdlog::info("p2p: created a new identity {}", identity->peer_id.to_string());
@@ -213,6 +265,12 @@ class P2pComponent final : public Component {
     options.agent_version = fmt::format("bzzz/{}", s_.build.version);
     s_.host = p2p::Host::create(s_.io, std::move(identity->key), std::move(options), &s_.metrics.registry());
     if (s_.settings.p2p_diagnostics) p2p::add_diagnostic_protocols(*s_.host);
+    if (s_.settings.dht_enabled) {
+      // Before the host starts: the first identify we send (there is no identify push)
+      // must already list the DHT protocol, or bootstrap peers never add us.
+      s_.dht = p2p::dht::Dht::create(*s_.host, s_.settings.dht, &s_.metrics.registry());
+      BZZZ_TRY(s_.dht->start());
+    }
     BZZZ_TRY(s_.host->start());
     spdlog::info("p2p: peer id {}", s_.host->id().to_string());
     s_.pubsub = p2p::pubsub::Router::create(*s_.host, s_.settings.pubsub, &s_.metrics.registry());
@@ -234,25 +292,6 @@ class P2pComponent final : public Component {
     }
     return ok();
   }
-  void stop_accepting() override {
-    if (mdns_) mdns_->stop();  // before the host, so it dials no one on the way out
-    if (s_.agent) s_.agent->stop();
-    s_.pubsub->stop();          // ends event streams and closes our outbound streams
-    s_.host->stop();
-  }
-  bool idle() const override { return s_.host->idle(); }
-  void force_close() override {
-    for (auto& c : s_.host->connections()) c->abort(Error(ErrorCode::kUnavailable, "shutdown deadline"));
-  }
-  void close() override { force_close(); }
-  std::string describe() const override {
-    return s_.host ? fmt::format("peer {}, {} connections", s_.host->id().to_string(), s_.host->connection_count())
-                   : "not started";
-  }
-
- private:
-  Shared& s_;
-  std::shared_ptr<p2p::mdns::Service> mdns_;
 };
 
 class HealthComponent final : public Component {
@@ -315,6 +354,10 @@ class HealthComponent final : public Component {
     s_.health.add(spec("pubsub:loopback", health::ComponentType::kComponent, false,
                        [router = s_.pubsub, sub = s_.pubsub->subscribe_local("bzzz/health/loopback"),
                         timeout = hs.timeout] { return probe_pubsub(*router, *sub, timeout); }));
+    if (s_.dht) {
+      s_.health.add(spec("dht:routing", health::ComponentType::kComponent, false,
+                         [dht = s_.dht] { return probe_dht(*dht); }));
+    }
     lag.liveness = true;
     lag.timeout = hs.loop_lag_fail + 1s;
     s_.health.add(std::move(lag));
@@ -350,6 +393,8 @@ class ApiComponent final : public Component {
     pubsub_api_->add_routes(router);
     agents_api_ = std::make_unique<api::AgentsApi>(s_.agent);
     agents_api_->add_routes(router);
+    dht_api_ = std::make_unique<api::DhtApi>(s_.host, s_.dht);
+    dht_api_->add_routes(router);
     router.add(boost::beast::http::verb::get, "/metrics", [&s = s_](http::Exchange& ex) -> asio::awaitable<void> {
       // Collecting reads the store's counters: disk work, so off the event loop.
       auto text = co_await http::run_blocking(*s.workers, [&] { return s.metrics.serialize(); });
@@ -398,6 +443,7 @@ class ApiComponent final : public Component {
   std::unique_ptr<api::PeersApi> peers_api_;
   std::unique_ptr<api::PubsubApi> pubsub_api_;
   std::unique_ptr<api::AgentsApi> agents_api_;
+  std::unique_ptr<api::DhtApi> dht_api_;
   std::unique_ptr<http::Server> server_;
 };
 

@@ -64,6 +64,18 @@ const config::Schema& node_schema() {
            .help = "find peers on the local network by multicast DNS (224.0.0.251:5353) and connect to them"});
     s.add({.key = "mdns.interval", .kind = Kind::kDuration, .default_value = "10s",
            .help = "how often the mDNS query for peers is sent", .min = 0.1, .max = 3600});
+    // dht
+    s.add({.key = "dht.enabled", .kind = Kind::kBool, .default_value = "true",
+           .help = "run the Kademlia DHT (records, providers, peer routing)"});
+    s.add({.key = "dht.mode", .kind = Kind::kEnum, .default_value = "server",
+           .help = "server: answer others' DHT requests and enter their routing tables; client: only ask",
+           .choices = {"server", "client"}});
+    s.add({.key = "dht.protocol", .kind = Kind::kString, .default_value = "/bzzz/kad/1.0.0",
+           .help = "the DHT's protocol id (/ipfs/kad/1.0.0 joins the public IPFS network's DHT)"});
+    s.add({.key = "dht.request_timeout", .kind = Kind::kDuration, .default_value = "10s",
+           .help = "one DHT request to one peer failing after this", .min = 0.01, .max = 600});
+    s.add({.key = "dht.refresh_interval", .kind = Kind::kDuration, .default_value = "10m",
+           .help = "how often the routing table is refreshed by lookups", .min = 1, .max = 86400});
     // pubsub
     s.add({.key = "pubsub.max_message_size", .kind = Kind::kBytes, .default_value = "1MiB",
            .help = "largest gossipsub message published or accepted (data bytes)", .min = 1, .max = 4 << 20});
@@ -201,6 +213,20 @@ Result<NodeSettings> settings_from(const config::Config& c) {
   s.p2p.connection.yamux.receive_window = static_cast<uint32_t>(c.bytes("p2p.stream_window"));
   s.mdns_enabled = c.boolean("mdns.enabled");
   s.mdns.interval = ms(c.duration("mdns.interval"));
+  s.dht_enabled = c.boolean("dht.enabled");
+  s.dht.server_mode = c.string("dht.mode") == "server";
+  s.dht.protocol = c.string("dht.protocol");
+  if (s.dht.protocol.empty() || s.dht.protocol[0] != '/' ||
+      std::any_of(s.dht.protocol.begin(), s.dht.protocol.end(),
+                  [](char ch) { return static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f; })) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("config: dht.protocol from {}: {} is not a protocol id (it starts with /, "
+                                  "no spaces or control characters)",
+                                  c.setting("dht.protocol").origin, bzzz::quoted(s.dht.protocol)));
+  }
+  s.dht.data_dir = s.data_dir + "/dht";
+  s.dht.request_timeout = ms(c.duration("dht.request_timeout"));
+  s.dht.refresh_interval = ms(c.duration("dht.refresh_interval"));
   s.pubsub.max_message_size = static_cast<size_t>(c.bytes("pubsub.max_message_size"));
   s.pubsub.heartbeat_interval = ms(c.duration("pubsub.heartbeat"));
   s.pubsub.flood_publish = c.boolean("pubsub.flood_publish");

@@ -10,6 +10,7 @@
 #include "content/store/store.h"
 #include "infra/logging/logging.h"
 #include "p2p/host/host.h"
+#include "p2p/dht/dht.h"
 #include "p2p/mdns/mdns.h"
 #include "p2p/pubsub/router.h"
 #include "coord/agents/coordination_agent.h"
@@ -42,6 +43,8 @@ struct NodeSettings {
   std::vector<p2p::Multiaddr> p2p_listen;
   p2p::HostOptions p2p;
   bool p2p_diagnostics = false;  // serve the echo and sink protocols  // listen is p2p_listen; agent_version is set by the node
+  bool dht_enabled = true;  // dht.*
+  p2p::dht::DhtOptions dht;
   bool mdns_enabled = true;  // local peer discovery (mdns.*)
   p2p::mdns::Options mdns;
   p2p::pubsub::Options pubsub;

@@ -5,65 +5,22 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 need_cmd curl jq
 
-declare -a PIDS=() APIS=() PORTS=() IDS=()
-# Sections run in subshells: every node's pid also goes to a file the exit hook reads.
-stop_all() {
-  local pid
-  [[ -f "$TMP/pids" ]] || return 0
-  while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$TMP/pids"
-  return 0
-}
-on_exit stop_all
+source "$(dirname "${BASH_SOURCE[0]}")/nodes.sh"
+NODE_SETTINGS=(--set p2p.backoff_max=4s --set node.io_threads=1 --set node.workers=2 --set store.threads=1)
 
-# start_node I [BOOTSTRAP...]: node I with its own data dir, API and p2p port (both
-# kept across restarts), bootstrapping from the given multiaddrs.
-start_node() {
-  local i="$1"
-  shift
-  local boot
-  boot="$(IFS=,; echo "$*")"
-  [[ -n "${APIS[$i]:-}" ]] || APIS[$i]="$(free_port)"
-  [[ -n "${PORTS[$i]:-}" ]] || PORTS[$i]="$(free_port)"
-  mkdir -p "$TMP/$SET/n$i"
-  "$BZZZ_BIN" node --data "$TMP/$SET/n$i" --listen "127.0.0.1:${APIS[$i]}" \
-    --set "p2p.listen=/ip4/127.0.0.1/tcp/${PORTS[$i]}" --set "p2p.bootstrap=$boot" \
-    --set p2p.backoff_max=4s --set node.io_threads=1 --set node.workers=2 --set store.threads=1 \
-    >>"$TMP/$SET/n$i.log" 2>&1 &
-  PIDS[$i]=$!
-  echo "${PIDS[$i]}" >>"$TMP/pids"
-  local t
-  for ((t = 0; t < 100; t++)); do
-    IDS[$i]="$(curl -s --max-time 2 "http://127.0.0.1:${APIS[$i]}/v1/peers" | jq -r .id 2>/dev/null || true)"
-    [[ "${IDS[$i]}" == 12D3KooW* ]] && return 0
-    alive "${PIDS[$i]}" || fail "node $i exited at start: $(tail -5 "$TMP/$SET/n$i.log")"
-    sleep 0.1
-  done
-  fail "node $i did not answer on its API: $(tail -5 "$TMP/$SET/n$i.log")"
-}
-
-addr() { echo "/ip4/127.0.0.1/tcp/${PORTS[$1]}/p2p/${IDS[$1]}"; }
 peers() { curl -s --max-time 5 "http://127.0.0.1:${APIS[$1]}/v1/peers"; }
 connections() { peers "$1" | jq -r .connections; }
 
 has_connections() { [[ "$(connections "$1")" -ge "$2" ]]; }
+# connected_to I ID: node I has a connection to peer ID. (With the DHT the nodes also
+# meet each other, not only their bootstrap peer.)
+connected_to() { [[ "$(peers "$1" | jq --arg id "$2" '[.peers[] | select(.id == $id and .connected)] | length')" == 1 ]]; }
+not_connected_to() { ! connected_to "$@"; }
 identified() { [[ "$(peers "$1" | jq --arg id "$2" '[.peers[] | select(.id == $id and .agent_version != "")] | length')" == 1 ]]; }
-
-# graceful_stop I: SIGTERM; the node must exit 0 within 10 s.
-graceful_stop() {
-  local pid="${PIDS[$1]}" rc t
-  kill -TERM "$pid"
-  for ((t = 0; t < 100; t++)); do alive "$pid" || break; sleep 0.1; done
-  alive "$pid" && fail "node $1 still running 10 s after SIGTERM"
-  set +e
-  wait "$pid"
-  rc=$?
-  set -e
-  assert_eq "$rc" 0 "node $1's exit code after SIGTERM"
-  PIDS[$1]=""
-}
 
 two_nodes() {
   SET=two
+  NODE_ROOT="$TMP/$SET"
   start_node 0
   start_node 1 "$(addr 0)"
   wait_until 10 "node 1 connects to its bootstrap peer" has_connections 1 1
@@ -95,6 +52,7 @@ two_nodes() {
 ten_nodes() {
   PIDS=() APIS=() PORTS=() IDS=()
   SET=ten
+  NODE_ROOT="$TMP/$SET"
   local i
   start_node 0
   for ((i = 1; i < 10; i++)); do start_node "$i" "$(addr 0)"; done
@@ -108,7 +66,7 @@ ten_nodes() {
   wait "${PIDS[0]}" 2>/dev/null || true
   PIDS[0]=""
   for ((i = 1; i < 10; i++)); do
-    wait_until 10 "node $i notices node 0 is gone" bash -c "[[ \$(curl -s http://127.0.0.1:${APIS[$i]}/v1/peers | jq .connections) == 0 ]]"
+    wait_until 10 "node $i notices node 0 is gone" not_connected_to "$i" "${IDS[0]}"
   done
   sleep 2  # a few failed redials: the backoff grows
   local old_id="${IDS[0]}"

@@ -9,43 +9,19 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 need_cmd curl jq
 
-declare -a PIDS=() APIS=() PORTS=() IDS=()
-stop_all() {
-  local pid
-  [[ -f "$TMP/pids" ]] || return 0
-  while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$TMP/pids"
-  return 0
-}
-on_exit stop_all
+source "$(dirname "${BASH_SOURCE[0]}")/nodes.sh"
 
-start_node() {
-  local i="$1" boot="${2:-}"
-  APIS[$i]="$(free_port)"
-  PORTS[$i]="$(free_port)"
-  mkdir -p "$TMP/n$i"
-  "$BZZZ_BIN" node --data "$TMP/n$i" --listen "127.0.0.1:${APIS[$i]}" \
-    --set "p2p.listen=/ip4/127.0.0.1/tcp/${PORTS[$i]}" --set "p2p.bootstrap=$boot" \
-    --set agent.role="role$i" --set agent.capabilities="cap$i,shared" --set agent.availability_interval=1s \
-    --set pubsub.max_message_size=64KiB --set health.interval=1s >>"$TMP/n$i.log" 2>&1 &
-  PIDS[$i]=$!
-  echo "${PIDS[$i]}" >>"$TMP/pids"
-  local t
-  for ((t = 0; t < 100; t++)); do
-    IDS[$i]="$(curl -s --max-time 2 "http://127.0.0.1:${APIS[$i]}/v1/peers" | jq -r .id 2>/dev/null || true)"
-    [[ "${IDS[$i]}" == 12D3KooW* ]] && return 0
-    alive "${PIDS[$i]}" || fail "node $i exited at start: $(tail -5 "$TMP/n$i.log")"
-    sleep 0.1
-  done
-  fail "node $i did not answer on its API: $(tail -5 "$TMP/n$i.log")"
+settings_for() {
+  NODE_SETTINGS=(--set agent.role="role$1" --set agent.capabilities="cap$1,shared"
+    --set agent.availability_interval=1s --set pubsub.max_message_size=64KiB --set health.interval=1s)
 }
-api() { curl -s --max-time 5 "http://127.0.0.1:${APIS[$1]}$2"; }
-cli() { local i="$1"; shift; "$BZZZ_BIN" --data "$TMP/n$i" --set "api.url=http://127.0.0.1:${APIS[$i]}" "$@"; }
 topic_peer() { [[ "$(api "$1" /v1/pubsub | jq --arg t "$2" '[.topics[] | select(.topic == $t and (.peers | length) >= 1)] | length')" == 1 ]]; }
 knows_agent() { [[ "$(api "$1" /v1/agents | jq --arg p "$2" '[.agents[] | select(.peer == $p and .stale == false and .profile != null and .availability != null)] | length')" == 1 ]]; }
-check_passes() { [[ "$(api "$1" /health/checks | jq -r --arg c "$2" '.checks[$c][0].status')" == pass ]]; }
 
+settings_for 0
 start_node 0
-start_node 1 "/ip4/127.0.0.1/tcp/${PORTS[0]}/p2p/${IDS[0]}"
+settings_for 1
+start_node 1 "$(addr 0)"
 
 log "pub/sub across two nodes"
 cli 1 sub team/chat -n 3 >"$TMP/sub.out" 2>"$TMP/sub.err" &

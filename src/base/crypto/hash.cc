@@ -120,6 +120,13 @@ Result<Hash> Hash::from_bytes(std::span<const uint8_t> bytes) {
 
 std::string Hash::hex() const { return hex_encode(bytes_); }
 
+std::array<uint8_t, 2 + kHashSize> Hash::multihash() const {
+  std::array<uint8_t, 2 + kHashSize> out;
+  std::memcpy(out.data(), kCidPrefix + 2, 2);  // the prefix's multihash part
+  std::memcpy(out.data() + 2, bytes_.data(), kHashSize);
+  return out;
+}
+
 std::string Hash::cid() const {
   uint8_t raw[sizeof kCidPrefix + kHashSize];
   std::memcpy(raw, kCidPrefix, sizeof kCidPrefix);

@@ -33,6 +33,9 @@ class Hash {
 
   std::string hex() const;
   std::string cid() const;
+  // The multihash (blake3 0x1e, length 32, digest): what a CID wraps, and the key under
+  // which the DHT's provider records name a blob.
+  std::array<uint8_t, 2 + kHashSize> multihash() const;
   std::span<const uint8_t, kHashSize> bytes() const { return bytes_; }
   const uint8_t* data() const { return bytes_.data(); }
 

@@ -11,6 +11,7 @@
 
 #include "base/crypto/blake3.h"
 #include "base/encoding/base32.h"
+#include "base/encoding/hex.h"
 
 namespace bzzz {
 namespace {
@@ -66,6 +67,12 @@ TEST(HashTest, EmptyInputHashAndItsCid) {
   auto parsed = Hash::parse(kEmptyCid);
   ASSERT_TRUE(parsed) << parsed.error().message();
   EXPECT_EQ(*parsed, empty);
+}
+
+TEST(HashTest, MultihashIsBlake3CodeLengthDigest) {
+  Hash empty = blake3({});
+  auto mh = empty.multihash();
+  EXPECT_EQ(hex_encode(mh), std::string("1e20") + kEmptyHex);
 }
 
 TEST(HashTest, CidRoundTrips) {
