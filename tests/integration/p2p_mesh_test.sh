@@ -6,7 +6,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 need_cmd curl jq
 
 source "$(dirname "${BASH_SOURCE[0]}")/nodes.sh"
-NODE_SETTINGS=(--set p2p.backoff_max=4s --set node.io_threads=1 --set node.workers=2 --set store.threads=1)
+# The DHT stays off: its lookups dial peers on their own, which would blur what this
+# test watches (the bootstrap redial with backoff). tests/integration/dht_node_test.sh
+# runs nodes with it.
+NODE_SETTINGS=(--set p2p.backoff_max=4s --set node.io_threads=1 --set node.workers=2 --set store.threads=1
+  --set dht.enabled=false)
 
 peers() { curl -s --max-time 5 "http://127.0.0.1:${APIS[$1]}/v1/peers"; }
 connections() { peers "$1" | jq -r .connections; }
