@@ -2,7 +2,8 @@
 #
 #   bzzz_module(<layer>/<module> SOURCES ... DEPS ... [THIRD_PARTY ...])
 #
-# creates the static library target bzzz_<layer>_<module>. DEPS may only name bzzz
+# creates the static library target bzzz_<layer>_<module> (an interface library when
+# there are no SOURCES: a header-only module). DEPS may only name bzzz
 # modules of the same or a lower layer; anything else in DEPS is a configure error, so
 # an upward #include cannot link. THIRD_PARTY lists external targets.
 
@@ -39,6 +40,13 @@ function(bzzz_module path)
       message(FATAL_ERROR "${target} (layer ${layer}) may not depend on ${dep} (layer ${dep_layer}): layers only use the ones below them")
     endif()
   endforeach()
+  if(NOT M_SOURCES)
+    add_library(${target} INTERFACE)
+    set_target_properties(${target} PROPERTIES BZZZ_LAYER ${layer} BZZZ_LAYER_RANK ${rank})
+    target_include_directories(${target} INTERFACE ${BZZZ_SRC_ROOT})
+    target_link_libraries(${target} INTERFACE ${M_DEPS} ${M_THIRD_PARTY})
+    return()
+  endif()
   add_library(${target} STATIC ${M_SOURCES})
   set_target_properties(${target} PROPERTIES BZZZ_LAYER ${layer} BZZZ_LAYER_RANK ${rank})
   target_include_directories(${target} PUBLIC ${BZZZ_SRC_ROOT})

@@ -37,7 +37,7 @@
 #include "services/api/agents_api.h"
 #include "services/api/dht_api.h"
 #include "services/api/store_api.h"
-#include "services/http/blocking.h"
+#include "base/async/blocking.h"
 #include "services/http/exchange.h"
 #include "services/http/server.h"
 
@@ -397,7 +397,7 @@ class ApiComponent final : public Component {
     dht_api_->add_routes(router);
     router.add(boost::beast::http::verb::get, "/metrics", [&s = s_](http::Exchange& ex) -> asio::awaitable<void> {
       // Collecting reads the store's counters: disk work, so off the event loop.
-      auto text = co_await http::run_blocking(*s.workers, [&] { return s.metrics.serialize(); });
+      auto text = co_await bzzz::run_blocking(*s.workers, [&] { return s.metrics.serialize(); });
       co_await ex.send(http::Status_::ok, std::move(text), metrics::Metrics::kContentType);
     });
     router.add(boost::beast::http::verb::get, "/v1/status", [&s = s_](http::Exchange& ex) -> asio::awaitable<void> {

@@ -451,6 +451,17 @@ Hash root_with_tail(const PieceTree& tree, std::span<const uint8_t> tail) {
   return Hash(std::span<const uint8_t, kHashSize>(right, kHashSize));
 }
 
+PieceTree piece_tree(std::span<const uint8_t> data) {
+  PieceTree tree;
+  tree.size = data.size();
+  tree.cvs.resize(full_pieces(tree.size));
+  for (size_t i = 0; i < tree.cvs.size(); ++i) {
+    subtree_cv(data.data() + i * kPieceBytes, kPieceChunks, uint64_t{i} * kPieceChunks,
+               tree.cvs[i].data());
+  }
+  return tree;
+}
+
 Result<std::pair<Hash, PieceTree>> blake3_fd_pieces(int fd, const std::string& path, unsigned threads) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return fail(errno_error(errno, path));

@@ -69,6 +69,9 @@ struct PieceTree {
 // Hashes a regular file as blake3_fd does and also returns its piece tree.
 Result<std::pair<Hash, PieceTree>> blake3_fd_pieces(int fd, const std::string& name,
                                                     unsigned threads = 0);
+// The piece tree of bytes in memory, on the calling thread (its tail is
+// data.subspan(tree.tail_offset())): what a sender holding a blob in memory hands out.
+PieceTree piece_tree(std::span<const uint8_t> data);
 // True when `piece` is exactly the full piece `index` the tree describes.
 bool piece_matches(const PieceTree& tree, size_t index, std::span<const uint8_t> piece);
 // The root hash that the tree's pieces and this tail make (equal to the input's hash

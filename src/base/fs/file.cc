@@ -117,6 +117,16 @@ Status File::truncate(uint64_t size) {
   return ok();
 }
 
+Status File::allocate(uint64_t size) {
+  if (size == 0) return ok();
+  for (;;) {
+    if (::fallocate(fd_, 0, 0, static_cast<off_t>(size)) == 0) return ok();
+    if (errno == EINTR) continue;
+    if (errno == EOPNOTSUPP) return truncate(size);
+    return fail(errno_error(errno, fmt::format("allocate {} bytes for {}", size, path_)));
+  }
+}
+
 Result<uint64_t> File::size() const {
   struct stat st;
   if (::fstat(fd_, &st) != 0) return fail(errno_error(errno, fmt::format("stat {}", path_)));

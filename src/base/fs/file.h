@@ -43,6 +43,10 @@ class File {
   // fsync of a large file finds most of it already on disk. Advisory: never fails.
   void start_writeback(uint64_t offset, uint64_t length);
   Status truncate(uint64_t size);
+  // Sizes the file to `size` bytes with its blocks reserved (fallocate), so that a full
+  // disk shows now (kNoSpace) rather than midway through writes at scattered offsets.
+  // Where the filesystem cannot reserve blocks, the file is only sized (ftruncate).
+  Status allocate(uint64_t size);
   Result<uint64_t> size() const;
   Status close();
 

@@ -4,7 +4,7 @@
 //   LOCK                         held (flock) by the one process that has the store open
 //   blobs/data/xx/yy/<hash>      blobs over the small-blob threshold, one file each
 //   blobs/packs/pack-N.pack      small blobs, file intents and tombstones: the store's log
-//   blobs/temp/                  staging for large puts; emptied on open
+//   blobs/temp/                  staging for large puts and imports; emptied on open
 //   blobs/pins.journal           pin +1/-1 records, the durable truth of pins
 //   index/                       LMDB index (hash -> BlobMeta), rebuildable from the above
 //
@@ -190,6 +190,56 @@ class Upload {
   bool done_ = false;
 };
 
+// A blob put by pieces in any order, for bytes fetched from several peers at once: its
+// piece tree (base/crypto/blake3.h) and tail were proven against its hash up front
+// (Store::begin_import), so each 1 MiB piece is checked alone as it arrives and the
+// whole file need not be hashed again at the end. Same guarantees as Store::put:
+// finish() returns once the blob is durable. Pieces are staged in blobs/temp, in a file
+// sized up front; destroying an unfinished import, or a failed finish(), removes it.
+// write_piece() may be called from several threads at once; finish() only once they
+// have all returned.
+class Import {
+ public:
+  ~Import();
+  Import(const Import&) = delete;
+  Import& operator=(const Import&) = delete;
+
+  // Checks `bytes` against full piece `index` and writes them at index * kPieceBytes.
+  // Bytes that do not match fail with kCorrupt (naming the piece and the blob) and
+  // write nothing: the peer that sent them is at fault, not the import. Writing a piece
+  // again is harmless.
+  Status write_piece(size_t index, std::span<const uint8_t> bytes);
+  size_t piece_count() const { return tree_->cvs.size(); }  // the full pieces
+  std::vector<size_t> missing() const;                      // pieces not written yet
+  bool complete() const;
+  const Hash& hash() const { return hash_; }
+
+  // Once every piece is written: writes the tail, fsyncs, and installs the file as a raw
+  // blob through the group commit (deduplicated when the store already has it); its
+  // piece tree is remembered, so open_piecewise serves it at once. A blob without full
+  // pieces (tail only) is put as Store::put would. Fails with kInvalidArgument naming
+  // the first missing piece while some are missing (write it and call again).
+  Result<PutResult> finish();
+
+ private:
+  friend class Store;
+  Import(Store& store, const Hash& hash, PieceTree tree, std::vector<uint8_t> tail);
+  Result<PutResult> install();
+  void discard();  // removes the temp file, unless installed
+
+  Store& store_;
+  Hash hash_;
+  std::shared_ptr<const PieceTree> tree_;
+  std::vector<uint8_t> tail_;
+  std::string temp_path_;  // empty when there are no full pieces
+  fs::File file_;          // open until destruction: a late write_piece then stays harmless
+  mutable std::mutex mu_;  // guards what follows
+  std::vector<bool> written_;
+  size_t missing_ = 0;
+  bool done_ = false;
+  bool installed_ = false;
+};
+
 struct PinEntry {
   Hash hash;
   uint32_t pins;
@@ -209,6 +259,14 @@ class Store {
   Result<PutResult> put(std::span<const uint8_t> data);
 
   std::unique_ptr<Upload> begin_put();
+  // Begins an import of `hash` whose piece tree and tail (the bytes after the full
+  // pieces) are given, typically by the first peer asked. They are checked before
+  // anything is written: kCorrupt, naming the hash, unless they are the canonical tree
+  // of a blob of tree.size bytes (tree.size == tree.tail_offset() + tail.size(), the
+  // tail holding the last chunk) and root_with_tail(tree, tail) == hash. Reserves the
+  // whole file at once, so a full disk fails here (kNoSpace) and not midway.
+  Result<std::unique_ptr<Import>> begin_import(const Hash& hash, PieceTree tree,
+                                               std::vector<uint8_t> tail);
 
   // A recently read small blob, from memory: never waits for the disk, so an event loop
   // may call it. Empty when the blob is not cached (read it the usual way).
@@ -262,6 +320,7 @@ class Store {
 
  private:
   friend class Upload;
+  friend class Import;
   struct Mutation;
   struct Writer;
   class Lease;

@@ -11,7 +11,7 @@
 #include "services/api/json.h"
 #include "services/api/range.h"
 #include "services/api/store_metrics.h"
-#include "services/http/blocking.h"
+#include "base/async/blocking.h"
 #include "services/http/exchange.h"
 
 namespace bzzz::api {
@@ -19,7 +19,7 @@ namespace bzzz::api {
 namespace asio = boost::asio;
 using boost::beast::http::verb;
 using http::Exchange;
-using http::run_blocking;
+using bzzz::run_blocking;
 using http::Status_;
 
 namespace {

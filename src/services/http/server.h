@@ -7,7 +7,7 @@
 // health endpoints every listener serves, per-route metrics, and draining: refuse new
 // connections, close idle ones, let in-flight requests finish, then close the rest.
 // Handlers are coroutines (see exchange.h); blocking work goes to a worker pool
-// (blocking.h). Knows nothing of what the routes do.
+// (base/async/blocking.h). Knows nothing of what the routes do.
 #pragma once
 
 #include <atomic>

@@ -309,5 +309,25 @@ TEST(PieceTreeTest, PiecesAndTailRebuildTheHashAtEveryBoundary) {
   std::filesystem::remove_all(dir);
 }
 
+// A tree computed in memory is the one a file of the same bytes gives, and rebuilds the
+// hash with the bytes after its pieces.
+TEST(PieceTreeTest, TreeOfABufferRebuildsItsHash) {
+  const uint64_t mib = kPieceBytes;
+  for (uint64_t size : {uint64_t{0}, uint64_t{1}, mib, mib + 1, 2 * mib, 2 * mib + 1,
+                        5 * mib + mib / 2}) {
+    std::vector<uint8_t> data(size);
+    uint32_t x = static_cast<uint32_t>(size) * 2654435761u + 7;
+    for (auto& b : data) b = static_cast<uint8_t>((x = x * 1664525u + 1013904223u) >> 24);
+    PieceTree tree = piece_tree(data);
+    EXPECT_EQ(tree.size, size);
+    EXPECT_EQ(tree.cvs.size(), size == 0 ? 0 : (size - 1) / mib) << size;
+    std::span<const uint8_t> all(data);
+    EXPECT_EQ(root_with_tail(tree, all.subspan(tree.tail_offset())), blake3(data)) << size;
+    for (size_t i = 0; i < tree.cvs.size(); ++i) {
+      EXPECT_TRUE(piece_matches(tree, i, all.subspan(i * mib, mib))) << size << " piece " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace bzzz

@@ -1,8 +1,9 @@
-// services/http: running blocking work (disk, the store) off the I/O threads.
+// base/async: running blocking work (disk, the store) off the I/O threads.
 //
 // A coroutine on an I/O thread awaits run_blocking(pool, fn): fn runs on the worker
 // pool and the coroutine resumes on its own executor with fn's result. The coroutine
 // frame outlives fn, so fn may refer to the caller's locals.
+// Header-only; depends on Boost.Asio alone.
 #pragma once
 
 #include <optional>
@@ -16,7 +17,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace bzzz::http {
+namespace bzzz {
 
 template <class F>
 boost::asio::awaitable<std::invoke_result_t<F>> run_blocking(boost::asio::thread_pool& pool, F fn) {
@@ -39,4 +40,4 @@ boost::asio::awaitable<std::invoke_result_t<F>> run_blocking(boost::asio::thread
   co_return std::move(*result);
 }
 
-}  // namespace bzzz::http
+}  // namespace bzzz
