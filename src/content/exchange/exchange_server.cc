@@ -1,0 +1,216 @@
+// The responder of /bzzz/blob/1.0.0: requests one after another on a stream.
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/async/blocking.h"
+#include "content/exchange/exchange.h"
+#include "content/exchange/exchange_internal.h"
+#include "p2p/net/byte_stream.h"
+#include "p2p/net/connection.h"
+
+namespace bzzz::exchange {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kIdleTimeout = std::chrono::seconds(30);  // between requests on one stream
+
+// What a GET is served from: a raw blob file (each piece checked right before it is
+// sent unless the whole file was hashed just now), or the blob's verified bytes.
+struct Source {
+  uint64_t size = 0;
+  std::shared_ptr<const PieceTree> tree;
+  std::vector<uint8_t> tail;
+  std::optional<fs::File> file;
+  bool checked = true;
+  std::vector<uint8_t> memory;
+};
+
+Response refusal(Code code, std::string message) {
+  Response r;
+  r.code = code;
+  r.message = std::move(message);
+  return r;
+}
+
+}  // namespace
+
+asio::awaitable<void> Exchange::serve(std::weak_ptr<Exchange> weak, std::shared_ptr<p2p::net::Stream> stream) {
+  const p2p::PeerId from = stream->connection().info().peer;
+  for (;;) {
+    auto idle = stream->reset_after(kIdleTimeout);
+    auto frame = co_await p2p::net::read_length_prefixed(*stream, kMaxRequestBytes);
+    idle.cancel();
+    if (!frame || !*frame) break;  // the stream ended (or was reset, or sent too much)
+    auto self = weak.lock();
+    if (!self) break;
+    {
+      std::lock_guard lock(self->mutex_);
+      if (self->stopped_) break;
+    }
+    auto request = decode_request(**frame);
+    bzzz::Status done = ok();
+    if (!request) {
+      self->metrics_->refuse(Code::kBadRequest);
+      auto reply = p2p::net::length_prefixed(encode_response(refusal(Code::kBadRequest, request.error().message())));
+      (void)co_await stream->write(reply);
+      break;
+    }
+    self->metrics_->request(request_name(*request), true);
+    if (auto* have = std::get_if<HaveRequest>(&*request)) {
+      done = co_await self->serve_have(*stream, std::move(*have));
+    } else if (auto* get = std::get_if<GetRequest>(&*request)) {
+      done = co_await self->serve_get(*stream, std::move(*get));
+    } else {
+      done = co_await self->serve_store(*stream, from, std::get<StoreRequest>(std::move(*request)));
+    }
+    if (!done) {
+      stream->reset();
+      co_return;
+    }
+  }
+  co_await stream->close();
+}
+
+asio::awaitable<bzzz::Status> Exchange::serve_have(p2p::net::Stream& stream, HaveRequest request) {
+  Response r;
+  r.have = co_await run_blocking(*workers_, [&] {
+    std::vector<uint64_t> out;
+    out.reserve(request.hashes.size());
+    for (const auto& h : request.hashes) {
+      auto meta = store_->stat(h);
+      out.push_back(meta ? meta->size + 1 : 0);
+    }
+    return out;
+  });
+  auto reply = p2p::net::length_prefixed(encode_response(r));
+  co_return co_await stream.write(reply);
+}
+
+asio::awaitable<bzzz::Status> Exchange::serve_get(p2p::net::Stream& stream, GetRequest request) {
+  {
+    std::lock_guard lock(mutex_);
+    if (serving_ >= options_.max_inbound_transfers) {
+      metrics_->refuse(Code::kBusy);
+      auto reply = p2p::net::length_prefixed(encode_response(
+          refusal(Code::kBusy, fmt::format("serving {} transfers already", options_.max_inbound_transfers))));
+      co_return co_await stream.write(reply);
+    }
+    ++serving_;
+    metrics_->serving.Increment();
+  }
+  struct Release {
+    Exchange* self;
+    ~Release() {
+      std::lock_guard lock(self->mutex_);
+      --self->serving_;
+      self->metrics_->serving.Decrement();
+    }
+  } release{this};
+
+  // Find the blob and its tree (disk work).
+  const Hash hash = request.hash;
+  auto prepared = co_await run_blocking(*workers_, [&]() -> Result<Source> {
+    Source src;
+    auto opened = store_->open_piecewise(hash);
+    if (opened && !*opened) opened = store_->open_verified_file(hash);
+    if (!opened) return tl::unexpected(opened.error());
+    if (*opened) {
+      auto& vf = **opened;
+      src.size = vf.meta.size;
+      src.tree = vf.tree;
+      src.checked = vf.checked;
+      src.tail.resize(static_cast<size_t>(src.size - src.tree->tail_offset()));
+      BZZZ_TRY(vf.file.pread_exact(src.tail, src.tree->tail_offset()));
+      if (!src.checked && root_with_tail(*src.tree, src.tail) != hash) {
+        store_->forget_tree(hash);
+        return make_error(ErrorCode::kCorrupt, fmt::format("the local copy of {} is corrupt (its tail)", hash.hex()));
+      }
+      src.file = std::move(vf.file);
+      return src;
+    }
+    BZZZ_ASSIGN_OR_RETURN(auto meta, store_->stat(hash));
+    if (meta.size > options_.max_serve_in_memory) {
+      return make_error(ErrorCode::kUnavailable,
+                        fmt::format("{} is stored compressed and larger than the {} bytes served from memory",
+                                    hash.hex(), options_.max_serve_in_memory));
+    }
+    BZZZ_ASSIGN_OR_RETURN(src.memory, store_->read(hash));  // verified by the store
+    src.size = src.memory.size();
+    auto tree = std::make_shared<PieceTree>(piece_tree(src.memory));
+    src.tail.assign(src.memory.begin() + static_cast<ptrdiff_t>(tree->tail_offset()), src.memory.end());
+    src.tree = std::move(tree);
+    return src;
+  });
+  if (!prepared) {
+    const auto& e = prepared.error();
+    Code st = e.code() == ErrorCode::kNotFound ? Code::kNotFound
+                : e.code() == ErrorCode::kUnavailable ? Code::kBusy
+                                                      : Code::kError;
+    if (st == Code::kError) spdlog::error("exchange: cannot serve {}: {}", hash.hex(), e.message());
+    metrics_->refuse(st);
+    auto reply = p2p::net::length_prefixed(encode_response(refusal(st, e.message())));
+    co_return co_await stream.write(reply);
+  }
+  Source& src = *prepared;
+  if (request.offset > src.size) {
+    metrics_->refuse(Code::kBadRequest);
+    auto reply = p2p::net::length_prefixed(encode_response(refusal(
+        Code::kBadRequest,
+        fmt::format("range starts at byte {}, past the end of the blob's {} bytes", request.offset, src.size))));
+    co_return co_await stream.write(reply);
+  }
+  Response r;
+  r.size = src.size;
+  r.offset = request.offset;
+  r.length = std::min(request.length, src.size - request.offset);
+  if (request.want_tree) {
+    r.tree = *src.tree;
+    r.tail = src.tail;
+    metrics_->sent(r.tail.size());  // blob bytes too
+  }
+  auto header = p2p::net::length_prefixed(encode_response(r));
+  if (auto st = co_await stream.write(header); !st) co_return st;
+
+  // The bytes: piece by piece (a piece is read, checked if need be, then sent).
+  const uint64_t end = r.offset + r.length;
+  const uint64_t tail_at = src.tree->tail_offset();
+  std::vector<uint8_t> piece;
+  for (uint64_t at = r.offset; at < end;) {
+    std::span<const uint8_t> out;
+    uint64_t next = 0;
+    if (!src.memory.empty() || at >= tail_at) {
+      const uint8_t* base = src.memory.empty() ? src.tail.data() - tail_at : src.memory.data();
+      next = std::min(end, at + kPieceBytes);
+      out = std::span<const uint8_t>(base + at, static_cast<size_t>(next - at));
+    } else {
+      const uint64_t index = at / kPieceBytes;
+      const uint64_t piece_start = index * kPieceBytes;
+      piece.resize(kPieceBytes);
+      auto read = co_await run_blocking(*workers_, [&]() -> bzzz::Status {
+        BZZZ_TRY(src.file->pread_exact(piece, piece_start));
+        if (!src.checked && !piece_matches(*src.tree, static_cast<size_t>(index), piece)) {
+          store_->forget_tree(hash);
+          return make_error(ErrorCode::kCorrupt,
+                            fmt::format("the local copy of {} is corrupt (piece {})", hash.hex(), index));
+        }
+        return ok();
+      });
+      if (!read) {
+        spdlog::error("exchange: stopped sending {}: {}", hash.hex(), read.error().message());
+        co_return tl::unexpected(read.error());  // the stream is reset: the peer tries another
+      }
+      next = std::min(end, piece_start + kPieceBytes);
+      out = std::span<const uint8_t>(piece.data() + (at - piece_start), static_cast<size_t>(next - at));
+    }
+    if (auto st = co_await stream.write(out); !st) co_return st;
+    metrics_->sent(out.size());
+    at = next;
+  }
+  co_return ok();
+}
+
+}  // namespace bzzz::exchange

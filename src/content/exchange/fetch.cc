@@ -1,0 +1,316 @@
+// fetch(): a blob from several providers at once, verified piece by piece; and the
+// STORE responder, which fetches what it agreed to hold.
+#include <algorithm>
+#include <deque>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/async/blocking.h"
+#include "content/exchange/exchange.h"
+#include "content/exchange/exchange_internal.h"
+#include "p2p/net/byte_stream.h"
+#include "p2p/net/connection.h"
+
+namespace bzzz::exchange {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+// One fetch's shared state; everything but `import` (thread-safe for distinct pieces)
+// is touched only on `strand`.
+struct Exchange::Fetch {
+  explicit Fetch(asio::any_io_executor ex) : strand(asio::make_strand(ex)), done(strand, Clock::time_point::max()) {}
+  asio::strand<asio::any_io_executor> strand;
+  asio::steady_timer done;  // cancelled when the last worker ends
+  Hash hash;
+  uint64_t size = 0;
+  uint64_t pieces = 0;
+  std::unique_ptr<store::Import> import;
+  std::deque<std::pair<uint64_t, uint64_t>> todo;  // piece ranges [first, last) not yet asked for
+  std::vector<p2p::PeerId> spare;                  // providers not used yet
+  std::vector<p2p::PeerId> idle;                   // providers that finished their ranges
+  size_t running = 0;
+  FetchResult result;
+  std::vector<std::string> failures;  // "peer: why", for the error
+
+  // The next range for a worker: an even share of what is left, at least min pieces.
+  std::optional<std::pair<uint64_t, uint64_t>> take(uint64_t min_pieces) {
+    if (todo.empty()) return std::nullopt;
+    uint64_t left = 0;
+    for (auto& [a, b] : todo) left += b - a;
+    uint64_t share = std::max<uint64_t>(min_pieces, (left + running - 1) / std::max<size_t>(running, 1));
+    auto& front = todo.front();
+    std::pair<uint64_t, uint64_t> out{front.first, std::min(front.second, front.first + share)};
+    front.first = out.second;
+    if (front.first == front.second) todo.pop_front();
+    return out;
+  }
+};
+
+asio::awaitable<void> Exchange::fetch_worker(std::shared_ptr<Fetch> f, p2p::PeerId peer) {
+  bool delivered = false;
+  bool failed = false;
+  for (;;) {
+    auto range = f->take(options_.min_range_pieces);
+    if (!range) break;
+    auto [first, last] = *range;
+    Request request(GetRequest{f->hash, first * kPieceBytes, (last - first) * kPieceBytes, false});
+    auto answer = co_await call(peer, std::move(request), options_.request_timeout);
+    std::string why;
+    std::string reason;
+    uint64_t next = first;
+    if (!answer) {
+      why = answer.error().message();
+      reason = answer.error().code() == ErrorCode::kProtocol ? "protocol" : "unreachable";
+    } else if (answer->response.code != Code::kOk) {
+      why = fmt::format("{}: {}", code_name(answer->response.code), answer->response.message);
+      reason = answer->response.code == Code::kNotFound ? "not_found"
+               : answer->response.code == Code::kBusy   ? "busy"
+                                                        : "protocol";
+      answer->stream->reset();
+    } else if (answer->response.size != f->size || answer->response.length != (last - first) * kPieceBytes) {
+      why = fmt::format("answered {} bytes of a {}-byte blob for pieces {}..{}", answer->response.length,
+                        answer->response.size, first, last);
+      reason = "protocol";
+      answer->stream->reset();
+    } else {
+      auto& stream = *answer->stream;
+      std::vector<uint8_t> piece(kPieceBytes);
+      for (; next < last; ++next) {
+        auto stall = stream.reset_after(options_.stall_timeout);
+        auto got = co_await stream.read_exact(piece);
+        stall.cancel();
+        if (!got) {
+          why = fmt::format("piece {}: {}", next, got.error().message());
+          reason = "stalled";
+          break;
+        }
+        metrics_->received(piece.size());
+        f->result.bytes += piece.size();
+        const uint64_t index = next;
+        auto written = co_await run_blocking(*workers_, [&] { return f->import->write_piece(index, piece); });
+        if (!written) {
+          if (written.error().code() == ErrorCode::kCorrupt) {
+            metrics_->verification_failures.Increment();
+            penalise(peer, fmt::format("piece {} of {}", index, f->hash.hex()));
+            why = fmt::format("piece {} does not match the blob's hash", index);
+            reason = "bad_piece";
+          } else {
+            why = written.error().message();  // our disk: no fault of the peer's
+            reason = "local";
+          }
+          break;
+        }
+        delivered = true;
+      }
+      if (next == last) {
+        co_await stream.close();
+      } else {
+        stream.reset();
+      }
+    }
+    if (next < last) {
+      f->todo.emplace_front(next, last);  // for the others
+      f->failures.push_back(fmt::format("{}: {}", peer.to_string(), why));
+      metrics_->peer_failure(reason);
+      if (reason == "local") f->todo.clear();  // nothing can be written: stop everyone
+      failed = true;
+      break;
+    }
+  }
+  if (delivered && std::find(f->result.served_by.begin(), f->result.served_by.end(), peer) == f->result.served_by.end()) {
+    f->result.served_by.push_back(peer);
+  }
+  if (!failed) {
+    f->idle.push_back(peer);  // it may be asked again if another one drops out
+    co_return;
+  }
+  // A provider that dropped out is replaced: by one that finished its ranges (it has
+  // the blob and answers), else by a spare one, if any is left.
+  std::vector<p2p::PeerId>& pool = f->idle.empty() ? f->spare : f->idle;
+  if (!f->todo.empty() && !pool.empty()) {
+    p2p::PeerId spare = pool.front();
+    pool.erase(pool.begin());
+    ++f->running;
+    asio::co_spawn(f->strand, fetch_worker(f, spare), [f](std::exception_ptr) {
+      if (--f->running == 0) f->done.cancel();
+    });
+  }
+}
+
+asio::awaitable<Result<FetchResult>> Exchange::fetch(Hash hash, std::vector<p2p::PeerId> providers,
+                                                     FetchOptions options) {
+  auto self = shared_from_this();
+  const auto started = Clock::now();
+  // Not ourselves, not peers caught lying lately, each once.
+  std::vector<p2p::PeerId> usable;
+  for (auto& p : providers) {
+    if (p == host_->id() || avoided(p) || std::find(usable.begin(), usable.end(), p) != usable.end()) continue;
+    usable.push_back(p);
+  }
+  auto f = std::make_shared<Fetch>(co_await asio::this_coro::executor);
+  f->hash = hash;
+  // The tree, from the first provider that has one that proves out.
+  size_t tried = 0;
+  std::optional<Response> header;
+  for (; tried < usable.size() && !header; ++tried) {
+    const auto& peer = usable[tried];
+    Request request(GetRequest{hash, 0, 0, true});
+    auto answer = co_await call(peer, std::move(request), options_.request_timeout);
+    if (!answer) {
+      f->failures.push_back(fmt::format("{}: {}", peer.to_string(), answer.error().message()));
+      metrics_->peer_failure(answer.error().code() == ErrorCode::kProtocol ? "protocol" : "unreachable");
+      continue;
+    }
+    co_await answer->stream->close();
+    auto& r = answer->response;
+    if (r.code != Code::kOk) {
+      f->failures.push_back(fmt::format("{}: {}: {}", peer.to_string(), code_name(r.code), r.message));
+      metrics_->peer_failure(r.code == Code::kNotFound ? "not_found" : r.code == Code::kBusy ? "busy" : "protocol");
+      continue;
+    }
+    if (!r.tree || root_with_tail(*r.tree, r.tail) != hash) {
+      metrics_->verification_failures.Increment();
+      metrics_->peer_failure("bad_tree");
+      penalise(peer, fmt::format("a piece tree that is not {}'s", hash.hex()));
+      f->failures.push_back(fmt::format("{}: its piece tree does not hash to {}", peer.to_string(), hash.hex()));
+      continue;
+    }
+    metrics_->received(r.tail.size());
+    f->result.bytes += r.tail.size();
+    header = std::move(r);
+  }
+  if (!header) {
+    metrics_->fetch("not_found");
+    if (usable.empty()) {
+      co_return make_error(ErrorCode::kNotFound, fmt::format("exchange: no provider to fetch {} from", hash.hex()));
+    }
+    co_return make_error(ErrorCode::kNotFound, fmt::format("exchange: none of {} providers served {}: {}",
+                                                           usable.size(), hash.hex(), fmt::join(f->failures, "; ")));
+  }
+  const p2p::PeerId first = usable[tried - 1];
+  f->size = header->size;
+  auto begun = co_await run_blocking(*workers_, [&] {
+    return store_->begin_import(hash, std::move(*header->tree), std::move(header->tail));
+  });
+  if (!begun) {
+    metrics_->fetch("failed");
+    co_return tl::unexpected(begun.error());
+  }
+  f->import = std::move(*begun);
+  f->pieces = f->import->piece_count();
+  if (f->pieces > 0) {
+    f->todo.emplace_back(0, f->pieces);
+    std::vector<p2p::PeerId> workers{first};
+    for (size_t i = tried; i < usable.size(); ++i) {
+      (workers.size() < options_.max_parallel_providers ? workers : f->spare).push_back(usable[i]);
+    }
+    // More providers than the blob has ranges for would only wait.
+    size_t useful = static_cast<size_t>((f->pieces + options_.min_range_pieces - 1) / options_.min_range_pieces);
+    while (workers.size() > std::max<size_t>(useful, 1)) {
+      f->spare.insert(f->spare.begin(), workers.back());
+      workers.pop_back();
+    }
+    auto run = [](std::shared_ptr<Exchange> ex, std::shared_ptr<Fetch> fs,
+                  std::vector<p2p::PeerId> peers) -> asio::awaitable<void> {
+      fs->running = peers.size();
+      for (auto& p : peers) {
+        asio::co_spawn(fs->strand, ex->fetch_worker(fs, p), [fs](std::exception_ptr) {
+          if (--fs->running == 0) fs->done.cancel();
+        });
+      }
+      auto [ec] = co_await fs->done.async_wait(asio::as_tuple(asio::use_awaitable));
+      (void)ec;
+    };
+    co_await asio::co_spawn(f->strand, run(self, f, std::move(workers)), asio::use_awaitable);
+  }
+  if (!f->import->complete()) {
+    metrics_->fetch("failed");
+    auto missing = f->import->missing();
+    co_return make_error(ErrorCode::kUnavailable,
+                         fmt::format("exchange: fetching {} failed with {} of {} pieces missing: {}", hash.hex(),
+                                     missing.size(), f->pieces, fmt::join(f->failures, "; ")));
+  }
+  const bool pin = options.pin;
+  auto finished = co_await run_blocking(*workers_, [&]() -> Result<store::PutResult> {
+    BZZZ_ASSIGN_OR_RETURN(auto put, f->import->finish());
+    if (pin) BZZZ_TRY(store_->pin(hash));
+    return put;
+  });
+  if (!finished) {
+    metrics_->fetch("failed");
+    co_return tl::unexpected(finished.error());
+  }
+  if (f->result.served_by.empty()) f->result.served_by.push_back(first);
+  f->result.put = std::move(*finished);
+  f->result.dropped = std::move(f->failures);
+  metrics_->fetch("ok");
+  metrics_->fetch_seconds.Observe(std::chrono::duration<double>(Clock::now() - started).count());
+  co_return std::move(f->result);
+}
+
+asio::awaitable<bzzz::Status> Exchange::serve_store(p2p::net::Stream& stream, p2p::PeerId from,
+                                                    StoreRequest request) {
+  StorePolicy policy;
+  {
+    std::lock_guard lock(mutex_);
+    policy = store_policy_;
+  }
+  // What we hold already (pinned now if asked), and what we agree to fetch.
+  std::vector<bool> stored(request.hashes.size(), false);
+  std::vector<size_t> wanted;
+  bool refused = false;
+  co_await run_blocking(*workers_, [&] {
+    for (size_t i = 0; i < request.hashes.size(); ++i) {
+      const Hash& h = request.hashes[i];
+      if (auto meta = store_->stat(h); meta && !meta->corrupt) {
+        stored[i] = true;
+        if (request.pin && meta->pins == 0) (void)store_->pin(h);
+      } else if (!policy || policy(h, request.sizes[i])) {
+        wanted.push_back(i);
+      } else {
+        refused = true;
+      }
+    }
+    return 0;
+  });
+  auto fetch_all = [](std::shared_ptr<Exchange> self, StoreRequest req, std::vector<size_t> which,
+                      p2p::PeerId peer) -> asio::awaitable<std::vector<bool>> {
+    std::vector<bool> ok(req.hashes.size(), false);
+    for (size_t i : which) {
+      std::vector<p2p::PeerId> providers{peer};
+      auto got = co_await self->fetch(req.hashes[i], std::move(providers), FetchOptions{req.pin});
+      if (got) {
+        ok[i] = true;
+      } else {
+        spdlog::warn("exchange: could not fetch {} that {} asked us to hold: {}", req.hashes[i].hex(),
+                     peer.to_string(), got.error().message());
+      }
+    }
+    co_return ok;
+  };
+  if (request.wait && !wanted.empty()) {
+    auto got = co_await fetch_all(shared_from_this(), request, wanted, from);
+    for (size_t i : wanted) stored[i] = got[i];
+  } else if (!wanted.empty()) {
+    asio::co_spawn(co_await asio::this_coro::executor, fetch_all(shared_from_this(), request, wanted, from),
+                   asio::detached);
+  }
+  Response r;
+  if (refused && wanted.empty() && std::none_of(stored.begin(), stored.end(), [](bool b) { return b; })) {
+    r.code = Code::kFull;
+    r.message = "no room for these blobs here";
+    metrics_->refuse(Code::kFull);
+  } else {
+    r.stored = std::move(stored);
+  }
+  auto reply = p2p::net::length_prefixed(encode_response(r));
+  co_return co_await stream.write(reply);
+}
+
+}  // namespace bzzz::exchange
