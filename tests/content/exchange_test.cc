@@ -270,6 +270,29 @@ TEST_F(ExchangeTest, FetchesSmallAndLargeBlobsFromOneProvider) {
   EXPECT_GT(metric(*a.registry, "bzzz_exchange_bytes_total", {{"direction", "sent"}}), 3 * kPieceBytes);
 }
 
+TEST_F(ExchangeTest, FetchesOfOneBlobAtOnceShareOneTransfer) {
+  Node& a = node();
+  Node& b = node();
+  connect(b, a.host);
+  auto data = random_bytes(8 * kPieceBytes + 1, 4);
+  auto put = a.store->put(data);
+  ASSERT_TRUE(put);
+  auto one = asio::co_spawn(loop_->io(), b.exchange->fetch(put->hash, {a.host->id()}, {}), asio::use_future);
+  auto two = asio::co_spawn(loop_->io(), b.exchange->fetch(put->hash, {a.host->id()}, FetchOptions{true}),
+                            asio::use_future);
+  ASSERT_EQ(one.wait_for(20s), std::future_status::ready);
+  ASSERT_EQ(two.wait_for(20s), std::future_status::ready);
+  auto r1 = one.get();
+  auto r2 = two.get();
+  ASSERT_TRUE(r1) << r1.error().message();
+  ASSERT_TRUE(r2) << r2.error().message();
+  // One transfer: the blob's bytes crossed once; the second caller's pin was applied.
+  EXPECT_EQ(metric(*b.registry, "bzzz_exchange_fetches_total", {{"result", "ok"}}), 1);
+  EXPECT_LT(metric(*a.registry, "bzzz_exchange_bytes_total", {{"direction", "sent"}}), 2.0 * data.size());
+  EXPECT_EQ(b.store->stat(put->hash)->pins, 1u);
+  EXPECT_EQ(*b.store->read(put->hash), data);
+}
+
 TEST_F(ExchangeTest, FetchesFromTwoProvidersAtOnce) {
   Node& a = node();
   Node& c = node();
@@ -374,6 +397,21 @@ TEST_F(ExchangeTest, HaveAndStore) {
   auto meta = b.store->stat(put->hash);
   ASSERT_TRUE(meta);
   EXPECT_EQ(meta->pins, 1u);
+  // HAVE in detail: B holds it pinned (a replica), A only unpinned; B says it is full.
+  b.exchange->set_full_probe([] { return true; });
+  auto detail = loop_->run(a.exchange->have_detail(b.host->id(), {put->hash, unknown}));
+  ASSERT_TRUE(detail) << detail.error().message();
+  EXPECT_EQ(detail->pinned, (std::vector<bool>{true, false}));
+  EXPECT_TRUE(detail->full);
+  auto of_a = loop_->run(b.exchange->have_detail(a.host->id(), {put->hash}));
+  ASSERT_TRUE(of_a);
+  EXPECT_EQ(of_a->pinned, std::vector<bool>{false});
+  EXPECT_FALSE(of_a->full);
+  // A second fetch of what is held is no transfer; asked to pin, it pins.
+  auto again = loop_->run(b.exchange->fetch(put->hash, {a.host->id()}, FetchOptions{true}));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->put.deduplicated);
+  EXPECT_EQ(again->bytes, 0u);
   // A full node refuses.
   b.exchange->set_store_policy([](const Hash&, uint64_t) { return false; });
   auto other = a.store->put(random_bytes(100, 9));

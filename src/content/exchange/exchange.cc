@@ -54,6 +54,11 @@ void Exchange::set_store_policy(StorePolicy policy) {
   store_policy_ = std::move(policy);
 }
 
+void Exchange::set_full_probe(FullProbe probe) {
+  std::lock_guard lock(mutex_);
+  full_probe_ = std::move(probe);
+}
+
 bool Exchange::avoided(const p2p::PeerId& peer) const {
   std::lock_guard lock(mutex_);
   auto it = avoided_.find(peer);
@@ -106,7 +111,13 @@ asio::awaitable<Result<Exchange::Call>> Exchange::call(p2p::PeerId peer, Request
 
 asio::awaitable<Result<std::vector<std::optional<uint64_t>>>> Exchange::have(p2p::PeerId peer,
                                                                           std::vector<Hash> hashes) {
-  std::vector<std::optional<uint64_t>> out;
+  auto answer = co_await have_detail(std::move(peer), std::move(hashes));
+  if (!answer) co_return tl::unexpected(answer.error());
+  co_return std::move(answer->sizes);
+}
+
+asio::awaitable<Result<HaveAnswer>> Exchange::have_detail(p2p::PeerId peer, std::vector<Hash> hashes) {
+  HaveAnswer out;
   for (size_t at = 0; at < hashes.size(); at += kMaxHashesPerRequest) {
     HaveRequest req;
     req.hashes.assign(hashes.begin() + static_cast<ptrdiff_t>(at),
@@ -120,9 +131,12 @@ asio::awaitable<Result<std::vector<std::optional<uint64_t>>>> Exchange::have(p2p
                                                              code_name(answer->response.code),
                                                              answer->response.message));
     }
-    for (uint64_t h : answer->response.have) {
-      out.push_back(h == 0 ? std::nullopt : std::optional<uint64_t>(h - 1));
+    const auto& r = answer->response;
+    for (size_t i = 0; i < r.have.size(); ++i) {
+      out.sizes.push_back(r.have[i] == 0 ? std::nullopt : std::optional<uint64_t>(r.have[i] - 1));
+      out.pinned.push_back(i < r.pinned.size() && r.pinned[i] && r.have[i] != 0);
     }
+    out.full = out.full || r.full;
   }
   co_return out;
 }

@@ -74,10 +74,19 @@ struct FetchResult {
   std::vector<std::string> dropped;    // "<peer>: why" for each provider dropped on the way
 };
 
+// What a peer said of some blobs (HAVE).
+struct HaveAnswer {
+  std::vector<std::optional<uint64_t>> sizes;  // per hash: its size when held (and not known corrupt)
+  std::vector<bool> pinned;                    // per hash: held as a replica
+  bool full = false;                           // the peer takes no more replicas
+};
+
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   // The store policy for STORE requests: whether to hold a blob of `size` bytes.
   using StorePolicy = std::function<bool(const Hash& hash, uint64_t size)>;
+  // Whether this node takes no more replicas (HAVE answers say so).
+  using FullProbe = std::function<bool()>;
 
   static std::shared_ptr<Exchange> create(p2p::Host& host, store::Store& store, boost::asio::thread_pool& workers,
                                           ExchangeOptions options, prometheus::Registry* metrics);
@@ -89,12 +98,25 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void stop();   // refuses new requests; fetches in flight fail with kUnavailable
 
   void set_store_policy(StorePolicy policy);
+  // Called with each blob fetched because a peer asked us to hold it (STORE), once it is
+  // durable (content/routing announces it). Must be quick; any thread.
+  using StoredHook = std::function<void(const Hash& hash)>;
+  void set_on_stored(StoredHook hook) {
+    std::lock_guard lock(mutex_);
+    on_stored_ = std::move(hook);
+  }
+  void set_full_probe(FullProbe probe);
 
   // Which of `hashes` `peer` holds: its size, or nullopt.
   boost::asio::awaitable<Result<std::vector<std::optional<uint64_t>>>> have(p2p::PeerId peer,
                                                                           std::vector<Hash> hashes);
+  // The same, with whether each is pinned there and whether the peer is full.
+  boost::asio::awaitable<Result<HaveAnswer>> have_detail(p2p::PeerId peer, std::vector<Hash> hashes);
   // Fetches `hash` from `providers` (best first) into the store. kNotFound when none
-  // has it; kUnavailable when the ones that had it failed (the error says how).
+  // has it; kUnavailable when the ones that had it failed (the error says how). A blob
+  // held here already (and not flagged corrupt) is not fetched again (only pinned if
+  // asked). Fetches of one hash at once share one transfer: a later one waits for the
+  // first and, if it succeeded, returns its result.
   boost::asio::awaitable<Result<FetchResult>> fetch(Hash hash, std::vector<p2p::PeerId> providers,
                                                     FetchOptions options);
   // Asks `peer` to hold `hashes` (of `sizes`), fetching them from us: which it holds
@@ -128,6 +150,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   // fetch.cc
   struct Fetch;
+  struct InFlight;  // one transfer of a hash and the fetches waiting for it
+  boost::asio::awaitable<Result<FetchResult>> fetch_once(Hash hash, std::vector<p2p::PeerId> providers,
+                                                         FetchOptions options);
   boost::asio::awaitable<void> fetch_worker(std::shared_ptr<Fetch> f, p2p::PeerId peer);
 
   p2p::Host* host_;
@@ -139,6 +164,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   mutable std::mutex mutex_;
   std::map<p2p::PeerId, std::chrono::steady_clock::time_point> avoided_;
   StorePolicy store_policy_;
+  StoredHook on_stored_;
+  FullProbe full_probe_;
+  std::map<Hash, std::shared_ptr<InFlight>> in_flight_;
   size_t serving_ = 0;
   bool started_ = false;
   bool stopped_ = false;

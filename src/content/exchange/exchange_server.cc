@@ -77,15 +77,23 @@ asio::awaitable<void> Exchange::serve(std::weak_ptr<Exchange> weak, std::shared_
 
 asio::awaitable<bzzz::Status> Exchange::serve_have(p2p::net::Stream& stream, HaveRequest request) {
   Response r;
-  r.have = co_await run_blocking(*workers_, [&] {
-    std::vector<uint64_t> out;
-    out.reserve(request.hashes.size());
+  co_await run_blocking(*workers_, [&] {
+    r.have.reserve(request.hashes.size());
+    r.pinned.reserve(request.hashes.size());
     for (const auto& h : request.hashes) {
       auto meta = store_->stat(h);
-      out.push_back(meta ? meta->size + 1 : 0);
+      bool held = meta && !meta->corrupt;  // a copy known damaged is no copy
+      r.have.push_back(held ? meta->size + 1 : 0);
+      r.pinned.push_back(held && meta->pins > 0);
     }
-    return out;
+    return 0;
   });
+  FullProbe probe;
+  {
+    std::lock_guard lock(mutex_);
+    probe = full_probe_;
+  }
+  r.full = probe && probe();
   auto reply = p2p::net::length_prefixed(encode_response(r));
   co_return co_await stream.write(reply);
 }

@@ -143,8 +143,79 @@ asio::awaitable<void> Exchange::fetch_worker(std::shared_ptr<Fetch> f, p2p::Peer
   }
 }
 
+// One transfer of a hash, which later fetches of it wait for (they poll: a transfer
+// takes milliseconds to minutes, and a poll cannot miss its wake-up).
+struct Exchange::InFlight {
+  std::mutex mu;
+  std::optional<Result<FetchResult>> result;  // set when the transfer ends
+};
+
 asio::awaitable<Result<FetchResult>> Exchange::fetch(Hash hash, std::vector<p2p::PeerId> providers,
                                                      FetchOptions options) {
+  const bool pin = options.pin;
+  // Held here already: nothing to transfer.
+  auto local = co_await run_blocking(*workers_, [&]() -> std::optional<Result<FetchResult>> {
+    auto meta = store_->stat(hash);
+    if (!meta || meta->corrupt) return std::nullopt;
+    FetchResult r;
+    r.put.hash = hash;
+    r.put.meta = *meta;
+    r.put.deduplicated = true;
+    if (pin && meta->pins == 0) {
+      auto pins = store_->pin(hash);
+      if (!pins) return Result<FetchResult>(tl::unexpected(pins.error()));
+      r.put.meta.pins = *pins;
+    }
+    return Result<FetchResult>(std::move(r));
+  });
+  if (local) co_return std::move(*local);
+
+  std::shared_ptr<InFlight> flight;
+  bool first = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto& slot = in_flight_[hash];
+    if (!slot) {
+      slot = std::make_shared<InFlight>();
+      first = true;
+    }
+    flight = slot;
+  }
+  if (first) {
+    auto result = co_await fetch_once(hash, std::move(providers), options);
+    {
+      std::lock_guard lock(mutex_);
+      in_flight_.erase(hash);
+    }
+    std::lock_guard lock(flight->mu);
+    flight->result = result;
+    co_return result;
+  }
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  std::optional<Result<FetchResult>> shared;
+  for (auto wait = std::chrono::milliseconds(1);; wait = std::min(wait * 2, std::chrono::milliseconds(50))) {
+    {
+      std::lock_guard lock(flight->mu);
+      shared = flight->result;
+    }
+    if (shared) break;
+    poll.expires_after(wait);
+    co_await poll.async_wait(asio::use_awaitable);
+  }
+  // The other transfer failed: its providers may not be ours, so try ours.
+  if (!*shared) co_return co_await fetch_once(hash, std::move(providers), options);
+  auto result = std::move(**shared);
+  if (pin && result.put.meta.pins == 0) {
+    auto pins = co_await run_blocking(*workers_, [&] { return store_->pin(hash); });
+    if (!pins) co_return tl::unexpected(pins.error());
+    result.put.meta.pins = *pins;
+  }
+  result.put.deduplicated = true;
+  co_return result;
+}
+
+asio::awaitable<Result<FetchResult>> Exchange::fetch_once(Hash hash, std::vector<p2p::PeerId> providers,
+                                                          FetchOptions options) {
   auto self = shared_from_this();
   const auto started = Clock::now();
   // Not ourselves, not peers caught lying lately, each once.
@@ -287,6 +358,12 @@ asio::awaitable<bzzz::Status> Exchange::serve_store(p2p::net::Stream& stream, p2
       auto got = co_await self->fetch(req.hashes[i], std::move(providers), FetchOptions{req.pin});
       if (got) {
         ok[i] = true;
+        StoredHook hook;
+        {
+          std::lock_guard lock(self->mutex_);
+          hook = self->on_stored_;
+        }
+        if (hook) hook(req.hashes[i]);
       } else {
         spdlog::warn("exchange: could not fetch {} that {} asked us to hold: {}", req.hashes[i].hex(),
                      peer.to_string(), got.error().message());

@@ -127,6 +127,8 @@ std::vector<uint8_t> encode_response(const Response& r) {
   m.set_status(static_cast<pb::BlobResponse::Status>(r.code));
   m.set_message(r.message);
   for (uint64_t h : r.have) m.add_have(h);
+  for (bool p : r.pinned) m.add_pinned(p);
+  m.set_full(r.full);
   m.set_size(r.size);
   if (r.tree) {
     std::string cvs;
@@ -161,6 +163,11 @@ Result<Response> decode_response(std::span<const uint8_t> bytes, const Request& 
       return fail(broken(fmt::format("HAVE answered {} entries for {} hashes", m.have_size(), have->hashes.size())));
     }
     r.have.assign(m.have().begin(), m.have().end());
+    if (m.pinned_size() != 0 && m.pinned_size() != m.have_size()) {
+      return fail(broken(fmt::format("HAVE answered {} pinned flags for {} hashes", m.pinned_size(), m.have_size())));
+    }
+    r.pinned.assign(m.pinned().begin(), m.pinned().end());
+    r.full = m.full();
     return r;
   }
   if (const auto* store = std::get_if<StoreRequest>(&asked)) {

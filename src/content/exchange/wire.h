@@ -61,6 +61,8 @@ struct Response {
   Code code = Code::kOk;
   std::string message;
   std::vector<uint64_t> have;  // HAVE: size + 1 per hash, 0 when not held
+  std::vector<bool> pinned;    // HAVE: per hash, held as a replica (empty from a peer that does not say)
+  bool full = false;           // HAVE: the peer takes no more replicas
   uint64_t size = 0;           // GET
   std::optional<PieceTree> tree;  // GET with want_tree
   std::vector<uint8_t> tail;      // GET with want_tree
