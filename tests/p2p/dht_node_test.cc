@@ -355,6 +355,47 @@ TEST(DhtNode, RefreshAndRepublishOnSchedule) {
   for (Node* n : {&a, &b, &c}) n->stop();
 }
 
+// provide() with keep = false: the entry here expires after provider_ttl like anyone's
+// and the republish loop does not resend it (content routing reprovides on its own
+// schedule); an entry kept already stays kept.
+TEST(DhtNode, ProvideWithoutKeepExpires) {
+  Cluster cluster;
+  Loop& loop = cluster.loop;
+  DhtOptions opts = test_options();
+  opts.republish_interval = 300ms;
+  opts.provider_ttl = 1500ms;
+  opts.purge_interval = 100ms;
+  Node a = cluster.make_node(opts);
+  Bytes kept = multihash_of("kept");
+  Bytes passing = multihash_of("passing");
+  ASSERT_TRUE(loop.run(a.dht->provide(kept)));
+  ASSERT_TRUE(loop.run(a.dht->provide(kept, ProvideOptions{.keep = false})));  // stays kept
+  ASSERT_TRUE(loop.run(a.dht->provide(passing, ProvideOptions{.keep = false})));
+  EXPECT_EQ(a.dht->provider_count(), 2u);
+
+  Node b = cluster.make_node();
+  connect(loop, a, b);
+  // The republish reaches b with the kept entry only.
+  EXPECT_TRUE(eventually([&] { return b.dht->provider_count() == 1; }, 10s));
+  std::this_thread::sleep_for(700ms);  // two more republish rounds
+  EXPECT_EQ(b.dht->provider_count(), 1u);
+  auto at_b = loop.run(b.dht->find_providers(kept, 0));
+  ASSERT_TRUE(at_b) << at_b.error().message();
+  ASSERT_EQ(at_b->size(), 1u);
+  EXPECT_EQ(at_b->front().id, a.host->id());
+
+  // Past provider_ttl the passing entry is gone from a: purged, and no longer found.
+  EXPECT_TRUE(eventually([&] { return a.dht->provider_count() == 1; }, 5s));
+  auto gone = loop.run(b.dht->find_providers(passing, 0));
+  ASSERT_TRUE(gone) << gone.error().message();
+  EXPECT_TRUE(gone->empty());
+  auto still = loop.run(a.dht->find_providers(kept, 0));
+  ASSERT_TRUE(still) << still.error().message();
+  EXPECT_EQ(still->size(), 1u);
+  a.stop();
+  b.stop();
+}
+
 // A client asks but does not serve: it is in no one's table, and its identify does not
 // list the protocol.
 TEST(DhtNode, ClientMode) {

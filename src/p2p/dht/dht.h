@@ -93,6 +93,16 @@ struct DhtOptions {
   std::chrono::milliseconds purge_interval{std::chrono::hours(1)};
 };
 
+struct ProvideOptions {
+  // true: our entry is kept (never expires here) and the DHT republishes it every
+  // republish_interval while it runs. false: the entry here expires after provider_ttl
+  // like anyone's and the republish loop leaves it alone: the caller provides again
+  // before then for as long as it holds the content (content/routing does, on its own
+  // schedule), so content it dropped stops being announced. An entry kept already
+  // stays kept.
+  bool keep = true;
+};
+
 struct ProviderInfo {
   PeerId id;
   std::vector<Multiaddr> addrs;
@@ -146,8 +156,9 @@ class Dht : public std::enable_shared_from_this<Dht> {
   // to the k closest peers; returns how many accepted it.
   boost::asio::awaitable<Result<size_t>> put_value(std::string key, Bytes value);
   // Records this node as a provider of `key` (a multihash, at most 80 bytes) here and at
-  // the k closest peers (republished); returns how many were sent it.
-  boost::asio::awaitable<Result<size_t>> provide(Bytes key);
+  // the k closest peers (republished unless options.keep is false); returns how many
+  // were sent it.
+  boost::asio::awaitable<Result<size_t>> provide(Bytes key, ProvideOptions options = {});
   // Providers of `key`: ours first, then from a lookup that stops once `limit` are known
   // (0: no limit). An empty list when there are none.
   boost::asio::awaitable<Result<std::vector<ProviderInfo>>> find_providers(Bytes key, size_t limit);

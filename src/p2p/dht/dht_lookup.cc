@@ -274,7 +274,7 @@ asio::awaitable<size_t> Dht::provide_to_closest(Bytes key) {
   co_return co_await send_all(std::move(out.closest), std::move(add), false);
 }
 
-asio::awaitable<Result<size_t>> Dht::provide(Bytes key) {
+asio::awaitable<Result<size_t>> Dht::provide(Bytes key, ProvideOptions options) {
   auto self = shared_from_this();
   if (auto st = usable(); !st) co_return tl::unexpected(st.error());
   if (key.empty() || key.size() > options_.max_provider_key_bytes) {
@@ -287,7 +287,12 @@ asio::awaitable<Result<size_t>> Dht::provide(Bytes key) {
   }
   auto s = store();
   if (!s) co_return make_error(ErrorCode::kUnavailable, "dht: not running");
-  if (auto st = s->add_provider(key, ProviderEntry{host_->id(), {}, Clock::now(), true}); !st) {
+  bool keep = options.keep;
+  if (!keep) {
+    // An entry kept already (an explicit provide) is not turned into an expiring one.
+    for (const auto& e : s->providers(key, Clock::now())) keep = keep || (e.peer == host_->id() && e.own);
+  }
+  if (auto st = s->add_provider(key, ProviderEntry{host_->id(), {}, Clock::now(), keep}); !st) {
     co_return tl::unexpected(st.error());
   }
   metrics_->providers.Set(static_cast<double>(s->provider_count()));

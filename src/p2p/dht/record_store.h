@@ -5,7 +5,7 @@
 // entry provider_ttl; both are republished by their owners, so losing the last writes
 // at a crash costs little. LMDB therefore runs without fsync (MDB_NOSYNC): a write is a
 // copy into the page cache, short enough for an I/O thread. What this node put or
-// provides itself (own) never expires here: the DHT republishes it. Expired entries are
+// provides itself to keep (own) never expires here: the DHT republishes it. Expired entries are
 // ignored when read and removed by purge(). Thread-safe. Depends on base/fs and
 // p2p/proto (the stored values are DhtStoredRecord / DhtStoredProvider protobufs).
 #pragma once
