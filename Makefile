@@ -36,6 +36,7 @@ bench: build
 	bench/p2p.sh $(BUILD_DIR)
 	bench/pubsub.sh $(BUILD_DIR)
 	bench/dht.sh $(BUILD_DIR)
+	bench/content.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -20,9 +20,10 @@ PACKAGES=(
 if ! command -v node >/dev/null 2>&1; then
   PACKAGES+=(nodejs npm)
 fi
-# `setup.sh --bench` adds what only the benchmarks use (nginx is bench/http.sh's anchor).
+# `setup.sh --bench` adds what only the benchmarks use (nginx is bench/http.sh's anchor,
+# socat bench/content.sh's raw TCP anchor).
 if [[ "${1:-}" == "--bench" ]]; then
-  PACKAGES+=(nginx-light)
+  PACKAGES+=(nginx-light socat)
 fi
 
 missing=()

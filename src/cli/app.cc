@@ -12,6 +12,7 @@
 #include "node/node_config.h"
 #include "cli/peer_commands.h"
 #include "cli/dht_commands.h"
+#include "cli/replication_commands.h"
 #include "cli/pubsub_commands.h"
 #include "p2p/identity/identity.h"
 
@@ -95,13 +96,16 @@ int run(int argc, char** argv) {
   app.add_option("--config", config_file, "YAML configuration file (env BZZZ_CONFIG)");
   app.add_option("--set", sets, "set any configuration key: --set api.max_body=1GiB (repeatable)");
   app.add_flag("--json", json, "machine-readable output");
-  app.add_flag("--offline", offline, "use the data dir directly even when a node is running");
+  app.add_flag("--offline", offline,
+               "never fetch from the mesh: use the data dir directly even when a node is running (get asks a "
+               "running node for its own copy only)");
 
   Action action;
   add_store_commands(app, action);
   add_peer_commands(app, action);
   add_pubsub_commands(app, action);
   add_dht_commands(app, action);
+  add_replication_commands(app, action);
 
   app.add_subcommand("version", "Print the version")->callback([&action] {
     action = [](const GlobalOptions&, const Output& out) {

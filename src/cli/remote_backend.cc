@@ -625,7 +625,8 @@ class Connection {
 
 class RemoteBackend final : public Backend {
  public:
-  RemoteBackend(Url url, RemoteOptions options) : conn_(std::move(url), std::move(options)) {}
+  RemoteBackend(Url url, RemoteOptions options)
+      : local_only_(options.local_only), conn_(std::move(url), std::move(options)) {}
 
   Status open() { return conn_.open(); }
 
@@ -644,7 +645,7 @@ class RemoteBackend final : public Backend {
   }
 
   Status get(const Hash& hash, store::ByteSink& sink) override {
-    return conn_.download("/v1/blobs/" + hash.hex(), hash, sink);
+    return conn_.download(fmt::format("/v1/blobs/{}{}", hash.hex(), local_only_ ? "?local=1" : ""), hash, sink);
   }
 
   Result<store::BlobMeta> stat(const Hash& hash) override {
@@ -750,6 +751,7 @@ class RemoteBackend final : public Backend {
     return static_cast<uint32_t>(doc["pins"].get<uint64_t>());
   }
 
+  bool local_only_;
   Connection conn_;
 };
 

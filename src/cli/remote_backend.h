@@ -31,6 +31,9 @@ struct RemoteOptions {
   // "http://127.0.0.1:8080", "127.0.0.1:8080", "[::1]:8080", "http://node:8080/prefix".
   std::string url;
   std::string token;  // sent as `Authorization: Bearer <token>` when not empty
+  // A get asks for the node's own copy only (?local=1): a blob it does not hold is not
+  // fetched from the mesh but answered 404.
+  bool local_only = false;
   std::chrono::milliseconds connect_timeout{2000};
   // A read or write that makes no progress for this long fails (kTimeout). gc, verify
   // and optimize may run for hours on a large store before answering, so their wait

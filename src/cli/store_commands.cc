@@ -13,6 +13,7 @@
 #include "base/crypto/blake3.h"
 #include "base/fs/file.h"
 #include "cli/backend.h"
+#include "cli/peer_commands.h"
 #include "cli/remote_backend.h"
 #include "services/api/json.h"
 
@@ -52,18 +53,22 @@ bool same_dir(const std::string& a, const std::string& b) {
 
 // A running node on the configured address serves the commands (it owns the data dir
 // while it runs); without one, or with --offline, the data dir is opened here. A data
-// dir named explicitly that is not the node's is opened here too.
-Result<std::unique_ptr<Backend>> connect(const GlobalOptions& g) {
-  if (!g.offline) {
+// dir named explicitly that is not the node's is opened here too. `get` asks a running
+// node even with --offline (the node holds the data dir's lock), for its own copy only:
+// --offline refuses the mesh, and a node fetches what it lacks from it.
+Result<std::unique_ptr<Backend>> connect(const GlobalOptions& g, bool node_when_offline = false) {
+  if (!g.offline || node_when_offline) {
     RemoteOptions remote;
     remote.url = g.api_url;
     remote.token = g.api_token;
     remote.connect_timeout = std::chrono::milliseconds(1000);
+    remote.local_only = g.offline;
     auto status = node_status(remote);
     if (status) {
       std::string node_dir = status->value("data_dir", "");
       if (!g.data_explicit || same_dir(node_dir, g.data_dir)) return connect_remote(remote);
-    } else if (status.error().code() != ErrorCode::kUnavailable) {
+    } else if (status.error().code() != ErrorCode::kUnavailable && !g.offline) {
+      // (With --offline, whatever answers there is no reason not to use the data dir.)
       return fail(status.error().wrap(fmt::format("node at {}", g.api_url)));
     }
   }
@@ -131,7 +136,7 @@ int run_get(const GlobalOptions& g, const Output& out, const std::string& hash_t
             const std::string& output) {
   auto parsed = parse_hash_arg(hash_text, out);
   if (!parsed.hash) return parsed.exit_code;
-  auto backend = connect(g);
+  auto backend = connect(g, true);
   if (!backend) return out.error(backend.error());
   if (output.empty() || output == "-") {
     if (out.json()) {
@@ -157,6 +162,30 @@ int run_get(const GlobalOptions& g, const Output& out, const std::string& hash_t
   }
   auto meta = (*backend)->stat(*parsed.hash);
   if (meta) out.document(meta_json(*parsed.hash, *meta));
+  return kExitOk;
+}
+
+// Through the running node only: its store, its peers.
+int run_fetch(const GlobalOptions& g, const Output& out, const std::string& hash_text, bool pin) {
+  auto parsed = parse_hash_arg(hash_text, out);
+  if (!parsed.hash) return parsed.exit_code;
+  auto remote = node_remote(g);
+  remote.io_timeout = std::chrono::hours(1);  // the answer comes once the blob is durable here
+  auto doc = node_call(remote, "POST", fmt::format("/v1/blobs/{}/fetch{}", parsed.hash->hex(), pin ? "?pin=1" : ""));
+  if (!doc) return out.error(doc.error());
+  out.document(*doc);
+  uint64_t size = doc->value("size", uint64_t{0});
+  if (!doc->value("fetched", false)) {
+    out.text(fmt::format("{} is held here already ({}); nothing fetched; pins {}", doc->value("hash", ""),
+                         human_bytes(size), doc->value("pins", 0)));
+    return kExitOk;
+  }
+  const auto& served = (*doc)["served_by"];
+  out.text(fmt::format("fetched {} ({}) in {:.2f} s from {} peer{}; pins {}", doc->value("hash", ""), human_bytes(size),
+                       doc->value("seconds", 0.0), served.size(), served.size() == 1 ? "" : "s",
+                       doc->value("pins", 0)));
+  for (const auto& p : served) out.text(fmt::format("  served by {}", p.get<std::string>()));
+  for (const auto& d : (*doc)["dropped"]) out.text(fmt::format("  dropped {}", d.get<std::string>()));
   return kExitOk;
 }
 
@@ -339,13 +368,23 @@ void add_store_commands(CLI::App& app, Action& action) {
     action = [put_path](const GlobalOptions& g, const Output& o) { return run_put(g, o, *put_path); };
   });
 
-  auto* get = app.add_subcommand("get", "Write a blob's verified bytes to stdout or -o FILE");
+  auto* get = app.add_subcommand("get", "Write a blob's verified bytes to stdout or -o FILE (a running node fetches "
+                                        "one it lacks from its peers; --offline: never)");
   auto get_hash = std::make_shared<std::string>();
   auto get_out = std::make_shared<std::string>();
   get->add_option("HASH", *get_hash, "hex BLAKE3 hash or CIDv1")->required();
   get->add_option("-o,--output", *get_out, "write to FILE (atomically) instead of stdout");
   get->callback([&action, get_hash, get_out] {
     action = [=](const GlobalOptions& g, const Output& o) { return run_get(g, o, *get_hash, *get_out); };
+  });
+
+  auto* fetch = app.add_subcommand("fetch", "Have the running node fetch a blob from its peers into its store");
+  auto fetch_hash = std::make_shared<std::string>();
+  auto fetch_pin = std::make_shared<bool>(false);
+  fetch->add_option("HASH", *fetch_hash, "hex BLAKE3 hash or CIDv1")->required();
+  fetch->add_flag("--pin", *fetch_pin, "pin it (held already: pinned, nothing fetched)");
+  fetch->callback([&action, fetch_hash, fetch_pin] {
+    action = [=](const GlobalOptions& g, const Output& o) { return run_fetch(g, o, *fetch_hash, *fetch_pin); };
   });
 
   auto* stat = app.add_subcommand("stat", "Show what the store knows about a blob");

@@ -1,5 +1,6 @@
 // cli: the store commands (put, get, stat, ls, pin, gc, verify, stats, optimize, hash,
-// index rebuild). Each parses its arguments with CLI11 and runs against a Backend.
+// index rebuild). Each parses its arguments with CLI11 and runs against a Backend;
+// fetch (a blob from the mesh into the node's store) asks the running node only.
 #pragma once
 
 #include <functional>
@@ -21,7 +22,7 @@ struct GlobalOptions {
   std::string data_dir = "./bzzz-data";
   bool data_explicit = false;  // the data dir was named (flag, environment or file)
   bool json = false;
-  bool offline = false;        // never talk to a running node
+  bool offline = false;        // never fetch from the mesh: the data dir, or a running node's own copy
   unsigned threads = 0;
   std::string api_url;         // where a running node would answer
   std::string api_token;

@@ -26,6 +26,9 @@
 #include "infra/logging/logging.h"
 #include "infra/metrics/metrics.h"
 #include "node/lifecycle.h"
+#include "content/exchange/exchange.h"
+#include "content/routing/router.h"
+#include "content/replication/replicator.h"
 #include "p2p/dht/dht.h"
 #include "p2p/host/diagnostics.h"
 #include "p2p/host/host.h"
@@ -36,6 +39,7 @@
 #include "services/api/pubsub_api.h"
 #include "services/api/agents_api.h"
 #include "services/api/dht_api.h"
+#include "services/api/replication_api.h"
 #include "services/api/store_api.h"
 #include "base/async/blocking.h"
 #include "services/http/exchange.h"
@@ -61,6 +65,9 @@ struct Shared {
   std::shared_ptr<p2p::dht::Dht> dht;  // null when dht.enabled is false
   std::shared_ptr<p2p::pubsub::Router> pubsub;
   std::shared_ptr<coord::CoordinationAgent> agent;  // null when agent.enabled is false
+  std::shared_ptr<exchange::Exchange> exchange;       // blobs between peers
+  std::shared_ptr<routing::ContentRouter> routing;    // providers: announced, found, fetched from
+  std::shared_ptr<replication::Replicator> replicator;  // null when replication.enabled is false
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   Lifecycle* lifecycle = nullptr;
 
@@ -199,6 +206,27 @@ health::Observation probe_dht(const p2p::dht::Dht& dht) {
   return {health::Status::kPass, observed, "", ""};
 }
 
+// Replication: blobs under-replicated for longer than the grace period are a warning
+// (a lone node, or too few live nodes for the factor, shows up here); the observed value
+// carries the counts of the last repair round.
+health::Observation probe_replication(const replication::Replicator& r) {
+  auto st = r.status();
+  nlohmann::json observed = {{"pinned", st.pinned},     {"under_replicated", st.under_replicated},
+                             {"queue", st.queue},       {"live_nodes", st.live_nodes},
+                             {"factor", st.factor},     {"full", st.full}};
+  const double grace = std::chrono::duration<double>(r.options().grace).count();
+  if (st.under_replicated_for && *st.under_replicated_for > grace) {
+    return {health::Status::kWarn, observed, "",
+            fmt::format("{} pinned blobs have had fewer than {} replicas for {:.0f} s ({} live nodes)",
+                        st.under_replicated, st.factor, *st.under_replicated_for, st.live_nodes)};
+  }
+  if (st.full) {
+    return {health::Status::kWarn, observed, "",
+            fmt::format("this node is full ({} of {} bytes): it takes no more replicas", st.used, st.capacity)};
+  }
+  return {health::Status::kPass, observed, "", ""};
+}
+
 // Health metrics, read from the registry's cache at scrape time.
 class HealthCollector final : public prometheus::Collectable {
  public:
@@ -240,6 +268,9 @@ class P2pComponent final : public Component {
     if (mdns_) mdns_->stop();  // before the host, so it dials no one on the way out
     if (s_.agent) s_.agent->stop();
     if (s_.pubsub) s_.pubsub->stop();  // ends event streams and closes our outbound streams
+    if (s_.replicator) s_.replicator->stop();
+    if (s_.routing) s_.routing->stop();    // no more announcing
+    if (s_.exchange) s_.exchange->stop();  // fetches in flight fail; later requests are refused
     if (s_.dht) s_.dht->stop();        // cancels lookups and its loops; later requests are reset
     if (s_.host) s_.host->stop();
   }
@@ -271,8 +302,20 @@ class P2pComponent final : public Component {
       s_.dht = p2p::dht::Dht::create(*s_.host, s_.settings.dht, &s_.metrics.registry());
       BZZZ_TRY(s_.dht->start());
     }
+    // The blob protocol, before the host starts for the same reason.
+    s_.exchange = exchange::Exchange::create(*s_.host, *s_.store, *s_.workers, s_.settings.exchange,
+                                             &s_.metrics.registry());
+    s_.exchange->start();
     BZZZ_TRY(s_.host->start());
     spdlog::info("p2p: peer id {}", s_.host->id().to_string());
+    s_.routing = routing::ContentRouter::create(*s_.host, *s_.store, *s_.workers, s_.exchange, s_.dht,
+                                                s_.settings.routing, &s_.metrics.registry());
+    s_.routing->start();
+    if (s_.settings.replication_enabled) {
+      s_.replicator = replication::Replicator::create(*s_.host, *s_.store, *s_.exchange, *s_.workers,
+                                                      s_.settings.replication, &s_.metrics.registry());
+      s_.replicator->start();
+    }
     s_.pubsub = p2p::pubsub::Router::create(*s_.host, s_.settings.pubsub, &s_.metrics.registry());
     s_.pubsub->start();
     if (s_.settings.agent_enabled) {
@@ -354,6 +397,10 @@ class HealthComponent final : public Component {
     s_.health.add(spec("pubsub:loopback", health::ComponentType::kComponent, false,
                        [router = s_.pubsub, sub = s_.pubsub->subscribe_local("bzzz/health/loopback"),
                         timeout = hs.timeout] { return probe_pubsub(*router, *sub, timeout); }));
+    if (s_.replicator) {
+      s_.health.add(spec("replication:replicas", health::ComponentType::kComponent, false,
+                         [r = s_.replicator] { return probe_replication(*r); }));
+    }
     if (s_.dht) {
       s_.health.add(spec("dht:routing", health::ComponentType::kComponent, false,
                          [dht = s_.dht] { return probe_dht(*dht); }));
@@ -384,7 +431,8 @@ class ApiComponent final : public Component {
   std::string name() const override { return "api"; }
   Status start() override {
     http::Router router;
-    api_ = std::make_unique<api::StoreApi>(*s_.store, *s_.workers, &s_.metrics.registry());
+    api_ = std::make_unique<api::StoreApi>(*s_.store, *s_.workers, &s_.metrics.registry(), s_.routing.get());
+    api_->set_replicator(s_.replicator);
     api_->add_routes(router);
     if (auto c = api_->collectable()) s_.metrics.add_collectable(c);
     peers_api_ = std::make_unique<api::PeersApi>(s_.host);
@@ -395,6 +443,8 @@ class ApiComponent final : public Component {
     agents_api_->add_routes(router);
     dht_api_ = std::make_unique<api::DhtApi>(s_.host, s_.dht);
     dht_api_->add_routes(router);
+    replication_api_ = std::make_unique<api::ReplicationApi>(s_.replicator);
+    replication_api_->add_routes(router);
     router.add(boost::beast::http::verb::get, "/metrics", [&s = s_](http::Exchange& ex) -> asio::awaitable<void> {
       // Collecting reads the store's counters: disk work, so off the event loop.
       auto text = co_await bzzz::run_blocking(*s.workers, [&] { return s.metrics.serialize(); });
@@ -444,6 +494,7 @@ class ApiComponent final : public Component {
   std::unique_ptr<api::PubsubApi> pubsub_api_;
   std::unique_ptr<api::AgentsApi> agents_api_;
   std::unique_ptr<api::DhtApi> dht_api_;
+  std::unique_ptr<api::ReplicationApi> replication_api_;
   std::unique_ptr<http::Server> server_;
 };
 

@@ -76,6 +76,37 @@ const config::Schema& node_schema() {
            .help = "one DHT request to one peer failing after this", .min = 0.01, .max = 600});
     s.add({.key = "dht.refresh_interval", .kind = Kind::kDuration, .default_value = "10m",
            .help = "how often the routing table is refreshed by lookups", .min = 1, .max = 86400});
+    // replication
+    s.add({.key = "replication.enabled", .kind = Kind::kBool, .default_value = "true",
+           .help = "keep every pinned blob on replication.factor live nodes, repairing as nodes come and go"});
+    s.add({.key = "replication.factor", .kind = Kind::kInt, .default_value = "3",
+           .help = "copies of each pinned blob, on the live nodes closest to its hash (this one included)",
+           .min = 1, .max = 16});
+    s.add({.key = "replication.repair_interval", .kind = Kind::kDuration, .default_value = "1m",
+           .help = "how often every pinned blob's replicas are checked and repaired", .min = 0.1, .max = 86400});
+    s.add({.key = "replication.settle_delay", .kind = Kind::kDuration, .default_value = "2s",
+           .help = "a repair round this soon after a peer joins or leaves", .min = 0.01, .max = 3600});
+    s.add({.key = "replication.grace", .kind = Kind::kDuration, .default_value = "10m",
+           .help = "blobs under-replicated longer than this turn the replication health check to warn",
+           .min = 0, .max = 86400 * 30});
+    s.add({.key = "replication.capacity", .kind = Kind::kBytes, .default_value = "0",
+           .help = "bytes of blobs this node holds at most before it takes no more replicas (0: no limit)"});
+    s.add({.key = "replication.scrub_interval", .kind = Kind::kDuration, .default_value = "0s",
+           .help = "how often the store is verified and damaged replicas fetched again from peers (0: only "
+                   "when asked: POST /v1/replication/scrub)", .min = 0, .max = 86400 * 365});
+    // exchange (blobs between peers) and routing (providers in the DHT)
+    s.add({.key = "exchange.request_timeout", .kind = Kind::kDuration, .default_value = "10s",
+           .help = "a blob request to a peer must be answered (its header) within this", .min = 0.01, .max = 600});
+    s.add({.key = "exchange.stall_timeout", .kind = Kind::kDuration, .default_value = "10s",
+           .help = "a provider sending nothing of a range this long is dropped from the fetch", .min = 0.01,
+           .max = 600});
+    s.add({.key = "exchange.max_transfers", .kind = Kind::kInt, .default_value = "32",
+           .help = "blob downloads served to peers at once; more are answered busy", .min = 1, .max = 10000});
+    s.add({.key = "exchange.providers_per_fetch", .kind = Kind::kInt, .default_value = "4",
+           .help = "providers one fetch downloads from at once", .min = 1, .max = 64});
+    s.add({.key = "routing.reprovide_interval", .kind = Kind::kDuration, .default_value = "12h",
+           .help = "every blob held is announced in the DHT again this often (peers keep a record 48 h)",
+           .min = 1, .max = 86400});
     // pubsub
     s.add({.key = "pubsub.max_message_size", .kind = Kind::kBytes, .default_value = "1MiB",
            .help = "largest gossipsub message published or accepted (data bytes)", .min = 1, .max = 4 << 20});
@@ -227,6 +258,20 @@ Result<NodeSettings> settings_from(const config::Config& c) {
   s.dht.data_dir = s.data_dir + "/dht";
   s.dht.request_timeout = ms(c.duration("dht.request_timeout"));
   s.dht.refresh_interval = ms(c.duration("dht.refresh_interval"));
+  s.replication_enabled = c.boolean("replication.enabled");
+  s.replication.factor = static_cast<size_t>(c.integer("replication.factor"));
+  s.replication.repair_interval = ms(c.duration("replication.repair_interval"));
+  s.replication.settle_delay = ms(c.duration("replication.settle_delay"));
+  s.replication.grace = ms(c.duration("replication.grace"));
+  s.replication.capacity = c.bytes("replication.capacity");
+  s.replication.scrub_interval = ms(c.duration("replication.scrub_interval"));
+  s.exchange.request_timeout = ms(c.duration("exchange.request_timeout"));
+  s.exchange.stall_timeout = ms(c.duration("exchange.stall_timeout"));
+  s.exchange.max_inbound_transfers = static_cast<size_t>(c.integer("exchange.max_transfers"));
+  s.exchange.max_parallel_providers = static_cast<size_t>(c.integer("exchange.providers_per_fetch"));
+  s.routing.reprovide_interval = ms(c.duration("routing.reprovide_interval"));
+  // Looked up: twice those used at once, so drop-outs have spares.
+  s.routing.providers_per_fetch = 2 * s.exchange.max_parallel_providers;
   s.pubsub.max_message_size = static_cast<size_t>(c.bytes("pubsub.max_message_size"));
   s.pubsub.heartbeat_interval = ms(c.duration("pubsub.heartbeat"));
   s.pubsub.flood_publish = c.boolean("pubsub.flood_publish");

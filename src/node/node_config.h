@@ -7,6 +7,9 @@
 #include <string>
 
 #include "base/config/config.h"
+#include "content/exchange/exchange.h"
+#include "content/routing/router.h"
+#include "content/replication/replicator.h"
 #include "content/store/store.h"
 #include "infra/logging/logging.h"
 #include "p2p/host/host.h"
@@ -45,6 +48,10 @@ struct NodeSettings {
   bool p2p_diagnostics = false;  // serve the echo and sink protocols  // listen is p2p_listen; agent_version is set by the node
   bool dht_enabled = true;  // dht.*
   p2p::dht::DhtOptions dht;
+  exchange::ExchangeOptions exchange;  // exchange.*
+  routing::RouterOptions routing;      // routing.*
+  bool replication_enabled = true;  // replication.*
+  replication::ReplicationOptions replication;
   bool mdns_enabled = true;  // local peer discovery (mdns.*)
   p2p::mdns::Options mdns;
   p2p::pubsub::Options pubsub;

@@ -1,5 +1,7 @@
 #include "services/api/store_api.h"
 
+#include <charconv>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -96,10 +98,35 @@ class ConnectionSink final : public store::ByteSink {
   bool started_ = false;
 };
 
+int64_t unix_ns(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+double seconds_of(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+// GET /v1/routing
+nlohmann::json routing_json(const routing::RouterStats& s, const routing::RouterOptions& o) {
+  return {{"announcing", s.announcing},
+          {"queued", s.queued},
+          {"in_flight", s.in_flight},
+          {"provided", s.provided},
+          {"unsent", s.unsent},
+          {"failed", s.failed},
+          {"reprovide_interval_seconds", seconds_of(o.reprovide_interval)},
+          {"reprovide",
+           {{"rounds", s.rounds},
+            {"running", s.round_running},
+            {"blobs", s.round_blobs},
+            {"provided", s.round_provided},
+            {"started", s.round_started ? nlohmann::json(iso_time(unix_ns(*s.round_started))) : nlohmann::json()},
+            {"seconds", seconds_of(s.round_duration)}}}};
+}
+
 }  // namespace
 
-StoreApi::StoreApi(store::Store& store, asio::thread_pool& workers, prometheus::Registry* metrics)
-    : store_(store), workers_(workers) {
+StoreApi::StoreApi(store::Store& store, asio::thread_pool& workers, prometheus::Registry* metrics,
+                   routing::ContentRouter* router)
+    : store_(store), workers_(workers), router_(router) {
   if (metrics != nullptr) metrics_ = std::make_shared<StoreMetrics>(*metrics, store);
 }
 
@@ -201,6 +228,91 @@ Result<StoreApi::Fetch> StoreApi::fetch(const Hash& hash, const std::string& if_
   return f;
 }
 
+asio::awaitable<void> StoreApi::head_remote(Exchange& ex, Hash hash, std::string range_text) {
+  auto found = co_await router_->find(hash, 1, true);
+  if (!found) co_return co_await ex.send_error(found.error());
+  if (found->providers.empty() || !found->size) {
+    co_return co_await ex.send_error(
+        Status_::not_found, error_code_name(ErrorCode::kNotFound),
+        fmt::format("blob {} is not in this node's store and no peer holds it (asked {} peers{}; HEAD does "
+                    "not fetch)",
+                    hash.hex(), found->asked, found->dht ? " and the DHT" : ""));
+  }
+  Fetch f;
+  store::BlobMeta meta;
+  meta.size = *found->size;
+  decide(f, hash, meta, "", range_text);
+  Exchange::Header header;
+  header.emplace_back("X-Bzzz-Remote", "1");  // held by peers, not here: a GET fetches it
+  header.emplace_back("ETag", etag_of(hash));
+  header.emplace_back("Accept-Ranges", "bytes");
+  if (!f.range_error.empty()) {
+    header.emplace_back("Content-Range", fmt::format("bytes */{}", meta.size));
+    co_return co_await ex.send_error(Status_::range_not_satisfiable, "bad_range", f.range_error, header);
+  }
+  if (f.partial) {
+    header.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", f.range.offset,
+                                                     f.range.offset + f.range.length - 1, meta.size));
+  }
+  (void)co_await ex.send_header(f.partial ? Status_::partial_content : Status_::ok, f.range.length,
+                                "application/octet-stream", header);
+}
+
+asio::awaitable<void> StoreApi::fetch_route(Exchange& ex) {
+  auto hash = co_await hash_param(ex);
+  if (!hash) co_return;
+  bool pin = false;
+  if (auto p = ex.query("pin")) {
+    auto b = config::parse_bool(p->empty() ? "true" : *p);
+    if (!b) co_return co_await ex.send_error(Status_::bad_request, "bad_pin", "pin: " + b.error().message());
+    pin = *b;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  nlohmann::json served_by = nlohmann::json::array();
+  nlohmann::json dropped = nlohmann::json::array();
+  uint64_t bytes = 0;
+  bool fetched = false;
+  // Held already (and sound): no transfer; the pin is applied.
+  auto local = co_await run_blocking(workers_, [&]() -> Result<store::BlobMeta> {
+    BZZZ_ASSIGN_OR_RETURN(auto meta, store_.stat(*hash));
+    if (meta.corrupt) return make_error(ErrorCode::kNotFound, "corrupt here: fetch a sound copy");
+    if (pin) {
+      BZZZ_ASSIGN_OR_RETURN(meta.pins, store_.pin(*hash));
+    }
+    return meta;
+  });
+  if (!local && local.error().code() != ErrorCode::kNotFound) co_return co_await ex.send_error(local.error());
+  if (!local) {
+    if (!router_) {
+      co_return co_await ex.send_error(
+          Status_::not_found, error_code_name(ErrorCode::kNotFound),
+          fmt::format("blob {} is not in this node's store, and this node fetches from no one (no p2p layer)",
+                      hash->hex()));
+    }
+    exchange::FetchOptions options;
+    options.pin = pin;
+    auto got = co_await router_->fetch(*hash, options);
+    if (!got) co_return co_await ex.send_error(got.error());
+    fetched = true;
+    bytes = got->bytes;
+    for (const auto& p : got->served_by) served_by.push_back(p.to_string());
+    for (const auto& d : got->dropped) dropped.push_back(d);
+    local = co_await run_blocking(workers_, [&] { return store_.stat(*hash); });
+    if (!local) co_return co_await ex.send_error(local.error());
+  } else if (pin && router_) {
+    router_->announce(*hash);
+  }
+  nlohmann::json doc = {{"hash", hash->hex()},
+                        {"size", local->size},
+                        {"fetched", fetched},
+                        {"pins", local->pins},
+                        {"served_by", std::move(served_by)},
+                        {"bytes", bytes},
+                        {"seconds", seconds_of(std::chrono::steady_clock::now() - started)},
+                        {"dropped", std::move(dropped)}};
+  co_await ex.send_json(Status_::ok, doc);
+}
+
 std::shared_ptr<prometheus::Collectable> StoreApi::collectable() const {
   return metrics_ ? metrics_->gauges : nullptr;
 }
@@ -211,11 +323,39 @@ void StoreApi::add_routes(http::Router& router) {
   };
 
   // POST /v1/blobs: the body, streamed into the store; 201 once durable.
+  // ?pin=1 pins it (a replica: pushed to the responsible nodes in the background);
+  // ?replicas=N pins it and answers once N copies (this one included) are durable.
   router.add(verb::post, "/v1/blobs", [this, count](Exchange& ex) -> asio::awaitable<void> {
     if (!ex.chunked() && !ex.content_length()) {
       co_await ex.send_error(Status_::length_required, "length_required",
                              "POST /v1/blobs needs a Content-Length or a chunked body");
       co_return;
+    }
+    // The query is checked before the body is read: a bad one costs no upload.
+    bool pin = false;
+    size_t replicas = 0;
+    if (auto p = ex.query("pin")) {
+      auto b = config::parse_bool(p->empty() ? "true" : *p);
+      if (!b) co_return co_await ex.send_error(Status_::bad_request, "bad_pin", "pin: " + b.error().message());
+      pin = *b;
+    }
+    if (auto r = ex.query("replicas")) {
+      const size_t factor = replicator_ ? replicator_->options().factor : 1;
+      uint64_t n = 0;
+      auto [end, ec] = std::from_chars(r->data(), r->data() + r->size(), n);
+      if (ec != std::errc() || end != r->data() + r->size() || n == 0 || n > factor) {
+        co_return co_await ex.send_error(
+            Status_::bad_request, "bad_replicas",
+            fmt::format("replicas={} is not a number of copies from 1 to replication.factor ({})", bzzz::quoted(*r),
+                        factor));
+      }
+      replicas = static_cast<size_t>(n);
+      pin = true;
+    }
+    if (pin && !replicator_) {
+      co_return co_await ex.send_error(Status_::service_unavailable, "replication_off",
+                                       "this node runs without replication (replication.enabled is false): "
+                                       "pin or replicas cannot be asked of a put");
     }
     Result<store::PutResult> put = make_error(ErrorCode::kInternal, "no upload");
     uint64_t length = ex.content_length().value_or(UINT64_MAX);
@@ -263,15 +403,29 @@ void StoreApi::add_routes(http::Router& router) {
       metrics_->put_bytes.Increment(static_cast<double>(put->meta.size));
       if (put->deduplicated) metrics_->deduplicated.Increment();
     }
+    if (router_) router_->announce(put->hash);
     Exchange::Header header;
     header.emplace_back("Location", "/v1/blobs/" + put->hash.hex());
     header.emplace_back("ETag", etag_of(put->hash));
-    co_await ex.send_json(Status_::created, put_json(*put), header);
+    auto doc = put_json(*put);
+    if (pin) {
+      const Hash h = put->hash;
+      auto pins = co_await run_blocking(workers_, [&] { return store_.pin(h); });
+      if (!pins) co_return co_await ex.send_error(pins.error());
+      doc["pins"] = *pins;
+      auto held = co_await replicator_->replicate(h, put->meta.size, replicas);
+      if (!held) co_return co_await ex.send_error(held.error());  // stored and pinned here; the message says so
+      nlohmann::json ids = nlohmann::json::array();
+      for (const auto& p : *held) ids.push_back(p.to_string());
+      doc["replicas"] = std::move(ids);
+    }
+    co_await ex.send_json(Status_::created, doc, header);
   });
 
   // GET (and HEAD) /v1/blobs/{hash}: verified bytes, with Range and ETag. One trip to
   // the worker pool decides everything and, for all but large compressed blobs, also
   // fetches what is sent: verified bytes in memory, or a verified raw file for sendfile.
+  // A blob not held here is fetched from the mesh first (not with ?local=1, not for HEAD).
   router.add(verb::get, "/v1/blobs/{hash}", [this, count](Exchange& ex) -> asio::awaitable<void> {
     auto hash = co_await hash_param(ex);
     if (!hash) co_return;
@@ -291,12 +445,42 @@ void StoreApi::add_routes(http::Router& router) {
         return fetch(*hash, if_none_match, range_text, head);
       });
     }
+    bool from_mesh = false;
+    if (!fetched && fetched.error().code() == ErrorCode::kNotFound) {
+      auto local = ex.query("local");
+      if (local && config::parse_bool(local->empty() ? "1" : *local).value_or(false)) {
+        count("get", false);
+        co_return co_await ex.send_error(
+            Status_::not_found, error_code_name(ErrorCode::kNotFound),
+            fmt::format("blob {} is not in this node's store (not fetched from the mesh: local=1)", hash->hex()));
+      }
+      if (router_ && if_none_match != "*" && etag_matches(if_none_match, *hash)) {
+        // The client holds these bytes already (their tag is their hash): nothing to
+        // fetch. (`*` asks whether this node has the blob: it does not.)
+        Exchange::Header etag = http::one_header("ETag", etag_of(*hash));
+        co_return co_await ex.send(Status_::not_modified, "", "application/octet-stream", etag);
+      }
+      if (router_ && head) co_return co_await head_remote(ex, *hash, range_text);
+      if (router_) {
+        exchange::FetchOptions cache;  // unpinned: gc may collect it later
+        auto got = co_await router_->fetch(*hash, cache);
+        if (!got) {
+          count("get", false);
+          co_return co_await ex.send_error(got.error());
+        }
+        from_mesh = true;
+        fetched = co_await run_blocking(workers_, [&]() -> Result<Fetch> {
+          return fetch(*hash, if_none_match, range_text, head);
+        });
+      }
+    }
     if (!fetched) {
       count("get", false);
       co_return co_await ex.send_error(fetched.error());
     }
     Fetch& f = *fetched;
     Exchange::Header header;
+    if (from_mesh) header.emplace_back("X-Bzzz-Fetched", "1");
     header.emplace_back("ETag", etag_of(*hash));
     header.emplace_back("Accept-Ranges", "bytes");
     header.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
@@ -398,6 +582,7 @@ void StoreApi::add_routes(http::Router& router) {
       auto pins = co_await run_blocking(workers_, [&] { return add ? store_.pin(*hash) : store_.unpin(*hash); });
       count(add ? "pin" : "unpin", pins.has_value());
       if (!pins) co_return co_await ex.send_error(pins.error());
+      if (add && router_) router_->announce(*hash);
       // (Built before the co_await: g++ 12 cannot keep a braced json temporary across it.)
       nlohmann::json doc = {{"hash", hash->hex()}, {"pins", *pins}};
       co_await ex.send_json(Status_::ok, doc);
@@ -444,6 +629,17 @@ void StoreApi::add_routes(http::Router& router) {
     count("optimize", report.has_value());
     if (!report) co_return co_await ex.send_error(report.error());
     co_await ex.send_json(Status_::ok, optimize_json(*report));
+  });
+
+  router.add(verb::post, "/v1/blobs/{hash}/fetch",
+             [this](Exchange& ex) -> asio::awaitable<void> { co_await fetch_route(ex); });
+
+  router.add(verb::get, "/v1/routing", [this](Exchange& ex) -> asio::awaitable<void> {
+    if (!router_) {
+      co_return co_await ex.send_error(Status_::service_unavailable, "routing_off",
+                                       "this node has no content routing (its p2p layer is not running)");
+    }
+    co_await ex.send_json(Status_::ok, routing_json(router_->stats(), router_->options()));
   });
 
   router.add(verb::get, "/v1/stats", [this](Exchange& ex) -> asio::awaitable<void> {

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Replication across machines: each node in a network namespace of its own on one bridge
+# (root), or, without root, processes on loopback (the same steps). Repairs run every 2 s.
+#   1. A, B and C: a 3 MiB blob put on A with replicas=3 is on B and C (pinned, the same
+#      bytes) when the put returns;
+#   2. A is killed with SIGKILL; the blob is read from C;
+#   3. a fourth node D joins: within the repair interval the blob is on D too (B, C, D
+#      are the live nodes);
+#   4. A restarts (its store lost nothing acknowledged: the blob is there and verified);
+#      with four live nodes the blob ends on exactly the three responsible ones;
+#   5. a holder other than C is killed with SIGKILL: within the repair interval the blob
+#      is again on three live nodes, the responsible ones, with the same bytes;
+#   6. GET /v1/replication, `bzzz replicas` and the replication health check say so.
+source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
+need_cmd curl jq b3sum
+
+NAMES=(x A B C D)
+MODE=loopback
+if [[ "$(id -u)" == 0 ]] && command -v ip >/dev/null 2>&1 && [[ "${BZZZ_TEST_NO_NETNS:-}" != 1 ]]; then
+  MODE=netns
+fi
+
+TAG="$$"
+BR="bzr$TAG"
+SUBNET=10.214.$((TAG % 200)).
+declare -a NS=() PIDS=() IDS=() APIS=() PORTS=()
+
+teardown() {
+  local i
+  for i in "${!PIDS[@]}"; do [[ -n "${PIDS[$i]}" ]] && kill -KILL "${PIDS[$i]}" 2>/dev/null; done
+  if [[ "$MODE" == netns ]]; then
+    for i in 1 2 3 4; do ip netns del "bzzz-repl-$TAG-$i" 2>/dev/null; done
+    ip link del "$BR" 2>/dev/null
+  fi
+  return 0
+}
+on_exit teardown
+
+if [[ "$MODE" == netns ]]; then
+  if ! ip link add "$BR" type bridge 2>"$TMP/ip.err"; then
+    log "cannot create a bridge here ($(cat "$TMP/ip.err")): running on loopback instead"
+    MODE=loopback
+  fi
+fi
+if [[ "$MODE" == netns ]]; then
+  log "network: bridge $BR, namespaces bzzz-repl-$TAG-{1..4} on ${SUBNET}0/24"
+  ip link set "$BR" up
+  for i in 1 2 3 4; do
+    ns="bzzz-repl-$TAG-$i"
+    ip netns add "$ns"
+    NS[$i]="$ns"
+    ip link add "bzr${TAG}n$i" type veth peer name "bzr${TAG}b$i"
+    ip link set "bzr${TAG}b$i" master "$BR" up
+    ip link set "bzr${TAG}n$i" netns "$ns"
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set "bzr${TAG}n$i" name eth0
+    ip -n "$ns" addr add "$SUBNET$i/24" dev eth0
+    ip -n "$ns" link set eth0 up
+  done
+  for i in 1 2 3 4; do
+    for ((t = 0; t < 50; t++)); do
+      ip -n "${NS[$i]}" link show eth0 | grep -q 'LOWER_UP' && break
+      sleep 0.1
+    done
+  done
+else
+  log "not in network namespaces ($( [[ "$(id -u)" == 0 ]] && echo "no bridge or ip here" || echo "needs root")): processes on loopback"
+fi
+
+# How node I is run and reached, in either mode.
+in_ns() {
+  local i="$1"
+  shift
+  if [[ "$MODE" == netns ]]; then ip netns exec "${NS[$i]}" "$@"; else "$@"; fi
+}
+host_of() { if [[ "$MODE" == netns ]]; then echo "$SUBNET$1"; else echo 127.0.0.1; fi; }
+addr() { echo "/ip4/$(host_of "$1")/tcp/${PORTS[$1]}/p2p/${IDS[$1]}"; }
+url() { echo "http://127.0.0.1:${APIS[$1]}$2"; }
+api() { in_ns "$1" curl -s --max-time 30 "$(url "$1" "$2")"; }
+post() { in_ns "$1" curl -s --max-time 60 -X POST "$(url "$1" "$2")" "${@:3}"; }
+cli() {
+  local i="$1"
+  shift
+  in_ns "$i" "$BZZZ_BIN" --data "$TMP/n$i" --set "api.url=$(url "$i" "")" "$@"
+}
+
+start_node() {
+  local i="$1"
+  shift
+  local boot
+  boot="$(IFS=,; echo "$*")"
+  if [[ -z "${APIS[$i]:-}" ]]; then
+    if [[ "$MODE" == netns ]]; then APIS[$i]=8080 PORTS[$i]=4001; else APIS[$i]="$(free_port)" PORTS[$i]="$(free_port)"; fi
+  fi
+  mkdir -p "$TMP/n$i"
+  local run=()
+  [[ "$MODE" == netns ]] && run=(ip netns exec "${NS[$i]}")  # it execs: $! is the node's pid
+  "${run[@]}" "$BZZZ_BIN" node --data "$TMP/n$i" --listen "127.0.0.1:${APIS[$i]}" \
+    --set "p2p.listen=/ip4/$(host_of "$i")/tcp/${PORTS[$i]}" --set "p2p.bootstrap=$boot" \
+    --set replication.repair_interval=2s --set replication.settle_delay=300ms \
+    --set replication.grace=1s --set health.interval=200ms >>"$TMP/n$i.log" 2>&1 &
+  PIDS[$i]=$!
+  local t
+  for ((t = 0; t < 100; t++)); do
+    IDS[$i]="$(api "$i" /v1/peers | jq -r .id 2>/dev/null || true)"
+    [[ "${IDS[$i]}" == 12D3KooW* ]] && return 0
+    alive "${PIDS[$i]}" || fail "node ${NAMES[$i]} exited at start: $(tail -5 "$TMP/n$i.log")"
+    sleep 0.1
+  done
+  fail "node ${NAMES[$i]} did not answer on its API: $(tail -5 "$TMP/n$i.log")"
+}
+
+kill_node() {
+  kill -KILL "${PIDS[$1]}"
+  wait "${PIDS[$1]}" 2>/dev/null || true
+  PIDS[$1]=""
+}
+
+# Whether node I holds the blob pinned, with the right bytes (a local read: no fetch).
+holds() {
+  local i="$1" pins
+  pins="$(api "$i" "/v1/blobs/$HASH/meta" | jq -r '.pins // 0' 2>/dev/null || echo 0)"
+  [[ "$pins" -gt 0 ]] || return 1
+  [[ "$(api "$i" "/v1/blobs/$HASH?local=1" | b3sum --no-names)" == "$HASH" ]]
+}
+holders() {
+  local i out=""
+  for i in "$@"; do holds "$i" && out+="${NAMES[$i]}"; done
+  echo "$out"
+}
+# Node I's view: how many live nodes it counts after a repair round now.
+live_nodes() { post "$1" /v1/replication/repair | jq -r .live_nodes; }
+wait_live() {
+  local i="$1" want="$2" t
+  for ((t = 0; t < 100; t++)); do
+    [[ "$(live_nodes "$i")" == "$want" ]] && return 0
+    sleep 0.2
+  done
+  fail "node ${NAMES[$i]} does not see $want live nodes (it sees $(live_nodes "$i"))"
+}
+# The responsible nodes of the blob, as node I's names (letters).
+responsible() {
+  local i="$1" ids j out=""
+  ids="$(api "$i" "/v1/replication/blobs/$HASH" | jq -r '.responsible[]')"
+  for j in 1 2 3 4; do
+    grep -qx "${IDS[$j]:-none}" <<<"$ids" && out+="${NAMES[$j]}"
+  done
+  echo "$out"
+}
+
+log "mode: $MODE"
+start_node 1
+start_node 2 "$(addr 1)"
+start_node 3 "$(addr 1)" "$(addr 2)"
+for i in 1 2 3; do wait_live "$i" 3; done
+
+log "1. a blob put on A with replicas=3 is on B and C when the put returns"
+head -c $((3 * 1024 * 1024 + 123)) /dev/urandom >"$TMP/blob"
+HASH="$(b3sum --no-names "$TMP/blob")"
+post 1 "/v1/blobs?replicas=3" --data-binary @"$TMP/blob" -o "$TMP/put.json" -w '%{http_code}' >"$TMP/put.code"
+assert_eq "$(cat "$TMP/put.code")" 201 "the put's status ($(cat "$TMP/put.json"))"
+assert_eq "$(jq -r .hash "$TMP/put.json")" "$HASH" "the put's hash"
+assert_eq "$(jq -r '.replicas | length' "$TMP/put.json")" 3 "copies the put reports ($(cat "$TMP/put.json"))"
+assert_eq "$(holders 2 3)" "BC" "holders among B and C right after the put"
+holds 1 || fail "A does not hold its own put pinned"
+
+log "2. A is killed with SIGKILL; the blob is read from C"
+kill_node 1
+api 3 "/v1/blobs/$HASH?local=1" >"$TMP/from-c"
+cmp -s "$TMP/blob" "$TMP/from-c" || fail "the blob read from C differs from what was put"
+
+log "3. D joins: the blob reaches it within the repair interval"
+start_node 4 "$(addr 2)" "$(addr 3)"
+wait_until 30 "D holds the blob" holds 4
+assert_eq "$(holders 2 3 4)" "BCD" "holders among B, C, D"
+
+log "4. A restarts: its acknowledged put survived SIGKILL; four live nodes settle on the responsible three"
+start_node 1 "$(addr 2)" "$(addr 3)"
+[[ "$(api 1 "/v1/blobs/$HASH?local=1" | b3sum --no-names)" == "$HASH" ]] || fail "A lost its blob in the SIGKILL"
+for i in 1 2 3 4; do wait_live "$i" 4; done
+want="$(responsible 3)"
+assert_eq "${#want}" 3 "responsible nodes of four live ones ($want)"
+settled() { [[ "$(holders 1 2 3 4)" == "$(responsible 3)" ]]; }
+wait_until 30 "the replicas are on exactly the responsible nodes ($(responsible 3))" settled
+
+log "5. a holder other than C is killed: repair brings the blob back to three live nodes"
+victim=""
+for i in 1 2 4; do
+  [[ "$want" == *"${NAMES[$i]}"* ]] && { victim="$i"; break; }
+done
+[[ -n "$victim" ]] || fail "no responsible holder other than C in $want"
+log "   killing ${NAMES[$victim]} (responsible: $want)"
+kill_node "$victim"
+live=()
+for i in 1 2 3 4; do [[ -n "${PIDS[$i]}" ]] && live+=("$i"); done
+three() { [[ "$(holders "${live[@]}")" == "$(responsible 3)" && "$(responsible 3 | wc -c)" == 4 ]]; }
+wait_until 30 "three live holders after ${NAMES[$victim]} went" three
+for i in "${live[@]}"; do
+  api "$i" "/v1/blobs/$HASH?local=1" >"$TMP/copy"
+  cmp -s "$TMP/blob" "$TMP/copy" || fail "node ${NAMES[$i]}'s copy differs"
+done
+
+log "6. the faces: /v1/replication, bzzz replicas, the health check"
+post 3 /v1/replication/repair >/dev/null
+doc="$(api 3 /v1/replication)"
+assert_eq "$(jq -r .factor <<<"$doc")" 3 "factor"
+assert_eq "$(jq -r .under_replicated <<<"$doc")" 0 "under-replicated on C ($doc)"
+assert_eq "$(jq -r .live_nodes <<<"$doc")" 3 "live nodes seen by C"
+cli 3 replicas "$HASH" >"$TMP/replicas.txt" || fail "bzzz replicas failed: $(cat "$TMP/replicas.txt")"
+grep -q "replicas:    3 of 3 on 3 live nodes" "$TMP/replicas.txt" || fail "bzzz replicas says: $(cat "$TMP/replicas.txt")"
+cli 3 replication >"$TMP/status.txt" || fail "bzzz replication failed"
+grep -q "0 under-replicated" "$TMP/status.txt" || fail "bzzz replication says: $(cat "$TMP/status.txt")"
+check_pass() { [[ "$(api 3 /health/checks | jq -r '.checks["replication:replicas"][0].status')" == pass ]]; }
+wait_until 10 "C's replication:replicas check passes" check_pass
+
+for i in "${live[@]}"; do
+  kill -TERM "${PIDS[$i]}"
+done
+for i in "${live[@]}"; do
+  set +e
+  wait "${PIDS[$i]}"
+  rc=$?
+  set -e
+  assert_eq "$rc" 0 "node ${NAMES[$i]}'s exit code after SIGTERM"
+  PIDS[$i]=""
+done
+log "ok ($MODE)"
