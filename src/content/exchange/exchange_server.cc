@@ -1,6 +1,8 @@
 // The responder of /bzzz/blob/1.0.0: requests one after another on a stream.
 #include <algorithm>
+#include <array>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +15,7 @@
 namespace bzzz::exchange {
 
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -183,39 +186,61 @@ asio::awaitable<bzzz::Status> Exchange::serve_get(p2p::net::Stream& stream, GetR
   auto header = p2p::net::length_prefixed(encode_response(r));
   if (auto st = co_await stream.write(header); !st) co_return st;
 
-  // The bytes: piece by piece (a piece is read, checked if need be, then sent).
+  // The bytes: piece by piece. A piece from the file is read and checked (if need be)
+  // on a worker while the one before it is sent, so the disk and the network overlap.
   const uint64_t end = r.offset + r.length;
   const uint64_t tail_at = src.tree->tail_offset();
-  std::vector<uint8_t> piece;
+  std::array<std::vector<uint8_t>, 2> piece;
+  size_t cur = 0;
+  bool loaded = false;  // piece[cur] holds the file piece `at` falls in
+  auto load = [&](uint64_t index, std::vector<uint8_t>& into) -> asio::awaitable<bzzz::Status> {
+    co_return co_await run_blocking(*workers_, [&]() -> bzzz::Status {
+      into.resize(kPieceBytes);
+      BZZZ_TRY(src.file->pread_exact(into, index * kPieceBytes));
+      if (!src.checked && !piece_matches(*src.tree, static_cast<size_t>(index), into)) {
+        store_->forget_tree(hash);
+        return make_error(ErrorCode::kCorrupt,
+                          fmt::format("the local copy of {} is corrupt (piece {})", hash.hex(), index));
+      }
+      return ok();
+    });
+  };
+  auto stop_sending = [&](const Error& e) -> bzzz::Status {
+    spdlog::error("exchange: stopped sending {}: {}", hash.hex(), e.message());
+    return tl::unexpected(e);  // the stream is reset: the peer tries another
+  };
   for (uint64_t at = r.offset; at < end;) {
-    std::span<const uint8_t> out;
-    uint64_t next = 0;
     if (!src.memory.empty() || at >= tail_at) {
       const uint8_t* base = src.memory.empty() ? src.tail.data() - tail_at : src.memory.data();
-      next = std::min(end, at + kPieceBytes);
-      out = std::span<const uint8_t>(base + at, static_cast<size_t>(next - at));
-    } else {
-      const uint64_t index = at / kPieceBytes;
-      const uint64_t piece_start = index * kPieceBytes;
-      piece.resize(kPieceBytes);
-      auto read = co_await run_blocking(*workers_, [&]() -> bzzz::Status {
-        BZZZ_TRY(src.file->pread_exact(piece, piece_start));
-        if (!src.checked && !piece_matches(*src.tree, static_cast<size_t>(index), piece)) {
-          store_->forget_tree(hash);
-          return make_error(ErrorCode::kCorrupt,
-                            fmt::format("the local copy of {} is corrupt (piece {})", hash.hex(), index));
-        }
-        return ok();
-      });
-      if (!read) {
-        spdlog::error("exchange: stopped sending {}: {}", hash.hex(), read.error().message());
-        co_return tl::unexpected(read.error());  // the stream is reset: the peer tries another
-      }
-      next = std::min(end, piece_start + kPieceBytes);
-      out = std::span<const uint8_t>(piece.data() + (at - piece_start), static_cast<size_t>(next - at));
+      const uint64_t next = std::min(end, at + kPieceBytes);
+      std::span<const uint8_t> out(base + at, static_cast<size_t>(next - at));
+      if (auto st = co_await stream.write(out); !st) co_return st;
+      metrics_->sent(out.size());
+      at = next;
+      continue;
     }
-    if (auto st = co_await stream.write(out); !st) co_return st;
+    const uint64_t index = at / kPieceBytes;
+    const uint64_t piece_start = index * kPieceBytes;
+    if (!loaded) {
+      if (auto st = co_await load(index, piece[cur]); !st) co_return stop_sending(st.error());
+    }
+    const uint64_t next = std::min(end, piece_start + kPieceBytes);
+    std::span<const uint8_t> out(piece[cur].data() + (at - piece_start), static_cast<size_t>(next - at));
+    const bool ahead = next < end && next < tail_at;  // the next piece comes from the file too
+    bzzz::Status sent = ok();
+    bzzz::Status read = ok();
+    if (ahead) {
+      auto w = stream.write(out);
+      auto l = load(index + 1, piece[1 - cur]);
+      std::tie(sent, read) = co_await (std::move(w) && std::move(l));
+    } else {
+      sent = co_await stream.write(out);
+    }
+    if (!sent) co_return sent;
     metrics_->sent(out.size());
+    if (ahead && !read) co_return stop_sending(read.error());
+    loaded = ahead;
+    if (ahead) cur = 1 - cur;
     at = next;
   }
   co_return ok();

@@ -1,9 +1,11 @@
 // fetch(): a blob from several providers at once, verified piece by piece; and the
 // STORE responder, which fetches what it agreed to hold.
 #include <algorithm>
+#include <array>
 #include <deque>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -19,7 +21,17 @@
 namespace bzzz::exchange {
 
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
 using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A provider answering BUSY serves its limit of transfers: it is asked again after a
+// pause (0.1, 0.2, 0.4 ... s: about 6 s in all) before it counts as failed.
+constexpr int kBusyRetries = 6;
+std::chrono::milliseconds busy_pause(int attempt) { return std::chrono::milliseconds(100 << attempt); }
+
+}  // namespace
 
 // One fetch's shared state; everything but `import` (thread-safe for distinct pieces)
 // is touched only on `strand`.
@@ -55,6 +67,7 @@ struct Exchange::Fetch {
 asio::awaitable<void> Exchange::fetch_worker(std::shared_ptr<Fetch> f, p2p::PeerId peer) {
   bool delivered = false;
   bool failed = false;
+  int busy = 0;  // BUSY answers in a row: the provider serves its limit; asked again later
   for (;;) {
     auto range = f->take(options_.min_range_pieces);
     if (!range) break;
@@ -79,26 +92,45 @@ asio::awaitable<void> Exchange::fetch_worker(std::shared_ptr<Fetch> f, p2p::Peer
       reason = "protocol";
       answer->stream->reset();
     } else {
+      // Pipelined: piece k is checked and written on a worker while piece k + 1 is
+      // read from the stream, so the network and the disk overlap.
       auto& stream = *answer->stream;
-      std::vector<uint8_t> piece(kPieceBytes);
-      for (; next < last; ++next) {
+      std::array<std::vector<uint8_t>, 2> buf{std::vector<uint8_t>(kPieceBytes), std::vector<uint8_t>(kPieceBytes)};
+      auto read_piece = [&](std::vector<uint8_t>& into) -> asio::awaitable<bzzz::Status> {
         auto stall = stream.reset_after(options_.stall_timeout);
-        auto got = co_await stream.read_exact(piece);
+        auto got = co_await stream.read_exact(into);
         stall.cancel();
+        if (!got) co_return tl::unexpected(got.error());
+        metrics_->received(into.size());
+        f->result.bytes += into.size();
+        co_return bzzz::ok();
+      };
+      auto write_piece = [&](uint64_t index, std::vector<uint8_t>& bytes) -> asio::awaitable<bzzz::Status> {
+        co_return co_await run_blocking(*workers_, [&] { return f->import->write_piece(index, bytes); });
+      };
+      size_t cur = 0;
+      bzzz::Status got = co_await read_piece(buf[cur]);
+      for (;;) {
         if (!got) {
           why = fmt::format("piece {}: {}", next, got.error().message());
           reason = "stalled";
           break;
         }
-        metrics_->received(piece.size());
-        f->result.bytes += piece.size();
-        const uint64_t index = next;
-        auto written = co_await run_blocking(*workers_, [&] { return f->import->write_piece(index, piece); });
+        const bool more = next + 1 < last;
+        bzzz::Status written = bzzz::ok();
+        bzzz::Status ahead = bzzz::ok();
+        if (more) {
+          auto w = write_piece(next, buf[cur]);
+          auto r = read_piece(buf[1 - cur]);
+          std::tie(written, ahead) = co_await (std::move(w) && std::move(r));
+        } else {
+          written = co_await write_piece(next, buf[cur]);
+        }
         if (!written) {
           if (written.error().code() == ErrorCode::kCorrupt) {
             metrics_->verification_failures.Increment();
-            penalise(peer, fmt::format("piece {} of {}", index, f->hash.hex()));
-            why = fmt::format("piece {} does not match the blob's hash", index);
+            penalise(peer, fmt::format("piece {} of {}", next, f->hash.hex()));
+            why = fmt::format("piece {} does not match the blob's hash", next);
             reason = "bad_piece";
           } else {
             why = written.error().message();  // our disk: no fault of the peer's
@@ -107,12 +139,24 @@ asio::awaitable<void> Exchange::fetch_worker(std::shared_ptr<Fetch> f, p2p::Peer
           break;
         }
         delivered = true;
+        busy = 0;
+        ++next;
+        if (!more) break;
+        got = std::move(ahead);
+        cur = 1 - cur;
       }
       if (next == last) {
         co_await stream.close();
       } else {
         stream.reset();
       }
+    }
+    if (next < last && reason == "busy" && busy < kBusyRetries) {
+      f->todo.emplace_front(next, last);  // for anyone, this one included after a pause
+      asio::steady_timer pause(co_await asio::this_coro::executor);
+      pause.expires_after(busy_pause(busy++));
+      co_await pause.async_wait(asio::use_awaitable);
+      continue;
     }
     if (next < last) {
       f->todo.emplace_front(next, last);  // for the others
@@ -227,34 +271,55 @@ asio::awaitable<Result<FetchResult>> Exchange::fetch_once(Hash hash, std::vector
   auto f = std::make_shared<Fetch>(co_await asio::this_coro::executor);
   f->hash = hash;
   // The tree, from the first provider that has one that proves out.
-  size_t tried = 0;
   std::optional<Response> header;
-  for (; tried < usable.size() && !header; ++tried) {
-    const auto& peer = usable[tried];
-    Request request(GetRequest{hash, 0, 0, true});
-    auto answer = co_await call(peer, std::move(request), options_.request_timeout);
-    if (!answer) {
-      f->failures.push_back(fmt::format("{}: {}", peer.to_string(), answer.error().message()));
-      metrics_->peer_failure(answer.error().code() == ErrorCode::kProtocol ? "protocol" : "unreachable");
-      continue;
+  std::optional<p2p::PeerId> first_peer;
+  std::vector<p2p::PeerId> rest;  // providers not asked yet, or busy
+  std::vector<p2p::PeerId> asking = usable;
+  for (int round = 0; !header && !asking.empty(); ++round) {
+    if (round > 0) {
+      asio::steady_timer pause(co_await asio::this_coro::executor);
+      pause.expires_after(busy_pause(round - 1));
+      co_await pause.async_wait(asio::use_awaitable);
     }
-    co_await answer->stream->close();
-    auto& r = answer->response;
-    if (r.code != Code::kOk) {
-      f->failures.push_back(fmt::format("{}: {}: {}", peer.to_string(), code_name(r.code), r.message));
-      metrics_->peer_failure(r.code == Code::kNotFound ? "not_found" : r.code == Code::kBusy ? "busy" : "protocol");
-      continue;
+    std::vector<p2p::PeerId> busy;
+    for (size_t i = 0; i < asking.size(); ++i) {
+      const auto& peer = asking[i];
+      if (header) {
+        rest.push_back(peer);
+        continue;
+      }
+      Request request(GetRequest{hash, 0, 0, true});
+      auto answer = co_await call(peer, std::move(request), options_.request_timeout);
+      if (!answer) {
+        f->failures.push_back(fmt::format("{}: {}", peer.to_string(), answer.error().message()));
+        metrics_->peer_failure(answer.error().code() == ErrorCode::kProtocol ? "protocol" : "unreachable");
+        continue;
+      }
+      co_await answer->stream->close();
+      auto& r = answer->response;
+      if (r.code == Code::kBusy && round < kBusyRetries) {
+        busy.push_back(peer);
+        continue;
+      }
+      if (r.code != Code::kOk) {
+        f->failures.push_back(fmt::format("{}: {}: {}", peer.to_string(), code_name(r.code), r.message));
+        metrics_->peer_failure(r.code == Code::kNotFound ? "not_found" : r.code == Code::kBusy ? "busy" : "protocol");
+        continue;
+      }
+      if (!r.tree || root_with_tail(*r.tree, r.tail) != hash) {
+        metrics_->verification_failures.Increment();
+        metrics_->peer_failure("bad_tree");
+        penalise(peer, fmt::format("a piece tree that is not {}'s", hash.hex()));
+        f->failures.push_back(fmt::format("{}: its piece tree does not hash to {}", peer.to_string(), hash.hex()));
+        continue;
+      }
+      metrics_->received(r.tail.size());
+      f->result.bytes += r.tail.size();
+      header = std::move(r);
+      first_peer = peer;
     }
-    if (!r.tree || root_with_tail(*r.tree, r.tail) != hash) {
-      metrics_->verification_failures.Increment();
-      metrics_->peer_failure("bad_tree");
-      penalise(peer, fmt::format("a piece tree that is not {}'s", hash.hex()));
-      f->failures.push_back(fmt::format("{}: its piece tree does not hash to {}", peer.to_string(), hash.hex()));
-      continue;
-    }
-    metrics_->received(r.tail.size());
-    f->result.bytes += r.tail.size();
-    header = std::move(r);
+    if (header) rest.insert(rest.end(), busy.begin(), busy.end());
+    asking = std::move(busy);
   }
   if (!header) {
     metrics_->fetch("not_found");
@@ -264,7 +329,7 @@ asio::awaitable<Result<FetchResult>> Exchange::fetch_once(Hash hash, std::vector
     co_return make_error(ErrorCode::kNotFound, fmt::format("exchange: none of {} providers served {}: {}",
                                                            usable.size(), hash.hex(), fmt::join(f->failures, "; ")));
   }
-  const p2p::PeerId first = usable[tried - 1];
+  const p2p::PeerId first = *first_peer;
   f->size = header->size;
   auto begun = co_await run_blocking(*workers_, [&] {
     return store_->begin_import(hash, std::move(*header->tree), std::move(header->tail));
@@ -278,8 +343,8 @@ asio::awaitable<Result<FetchResult>> Exchange::fetch_once(Hash hash, std::vector
   if (f->pieces > 0) {
     f->todo.emplace_back(0, f->pieces);
     std::vector<p2p::PeerId> workers{first};
-    for (size_t i = tried; i < usable.size(); ++i) {
-      (workers.size() < options_.max_parallel_providers ? workers : f->spare).push_back(usable[i]);
+    for (const auto& p : rest) {
+      (workers.size() < options_.max_parallel_providers ? workers : f->spare).push_back(p);
     }
     // More providers than the blob has ranges for would only wait.
     size_t useful = static_cast<size_t>((f->pieces + options_.min_range_pieces - 1) / options_.min_range_pieces);
