@@ -286,7 +286,7 @@ asio::awaitable<size_t> Replicator::push(std::vector<Push> pushes, RoundReport& 
         hashes.push_back(b.hash);
         sizes.push_back(b.size);
       }
-      auto stored = co_await exchange_->ask_store(p.peer, std::move(hashes), std::move(sizes), true, true);
+      auto stored = co_await store_on(p.peer, std::move(hashes), std::move(sizes));
       size_t ok = 0;
       if (stored) {
         for (bool s : *stored) ok += s ? 1 : 0;

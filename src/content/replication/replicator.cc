@@ -158,6 +158,26 @@ asio::awaitable<RoundReport> Replicator::repair_now() {
   co_return report;
 }
 
+asio::awaitable<Result<std::vector<bool>>> Replicator::store_on(p2p::PeerId peer, std::vector<Hash> hashes,
+                                                                std::vector<uint64_t> sizes) {
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  for (auto wait = std::chrono::milliseconds(2);; wait = std::min(wait * 2, std::chrono::milliseconds(50))) {
+    {
+      std::lock_guard lock(mutex_);
+      if (pushes_in_flight_ < options_.max_pushes) {
+        ++pushes_in_flight_;
+        break;
+      }
+    }
+    poll.expires_after(wait);
+    co_await poll.async_wait(asio::use_awaitable);
+  }
+  auto stored = co_await exchange_->ask_store(std::move(peer), std::move(hashes), std::move(sizes), true, true);
+  std::lock_guard lock(mutex_);
+  --pushes_in_flight_;
+  co_return stored;
+}
+
 bool Replicator::full() const {
   return options_.capacity > 0 && used_.load() >= options_.capacity;
 }
@@ -240,7 +260,7 @@ asio::awaitable<Result<std::vector<p2p::PeerId>>> Replicator::replicate(Hash has
       tasks.push_back([r, h, sz, p, &held, &why, &refused]() -> asio::awaitable<void> {
         std::vector<Hash> hashes{h};
         std::vector<uint64_t> sizes{sz};
-        auto stored = co_await r->exchange_->ask_store(p, std::move(hashes), std::move(sizes), true, true);
+        auto stored = co_await r->store_on(p, std::move(hashes), std::move(sizes));
         {
           std::lock_guard lock(r->mutex_);
           --r->queue_;
@@ -268,7 +288,7 @@ asio::awaitable<Result<std::vector<p2p::PeerId>>> Replicator::replicate(Hash has
       spare.erase(spare.begin());
       std::vector<Hash> hashes{h};
       std::vector<uint64_t> sizes{sz};
-      auto stored = co_await r->exchange_->ask_store(p, std::move(hashes), std::move(sizes), true, true);
+      auto stored = co_await r->store_on(p, std::move(hashes), std::move(sizes));
       if (stored && !stored->empty() && stored->front()) {
         held.push_back(p);
         r->metrics_->push("ok");

@@ -64,7 +64,7 @@ struct ReplicationOptions {
   uint64_t capacity = 0;        // bytes of blobs this node holds at most (0: no limit); past it, no new replicas
   std::chrono::milliseconds scrub_interval{0};  // a scrub this often (0: only when asked)
   size_t store_batch = 64;      // blobs per STORE request
-  size_t max_pushes = 4;        // STORE requests in flight
+  size_t max_pushes = 4;        // STORE requests in flight, all puts and rounds together
   size_t probe_extra = 2;       // peers asked beyond the `factor` closest (some may be full)
   size_t max_dials_per_round = 32;
   std::chrono::milliseconds dial_timeout{std::chrono::seconds(5)};
@@ -179,6 +179,12 @@ class Replicator : public std::enable_shared_from_this<Replicator> {
     std::vector<Pinned> blobs;
   };
 
+  // A STORE with wait (a replica pinned and durable there) once fewer than max_pushes
+  // are in flight: pushes of many puts at once would otherwise have their receivers
+  // fetch more from us at once than we serve (BUSY).
+  boost::asio::awaitable<Result<std::vector<bool>>> store_on(p2p::PeerId peer, std::vector<Hash> hashes,
+                                                             std::vector<uint64_t> sizes);
+
   // repair.cc
   boost::asio::awaitable<RoundReport> round();
   boost::asio::awaitable<void> dial_known_peers();
@@ -206,6 +212,7 @@ class Replicator : public std::enable_shared_from_this<Replicator> {
   bool round_requested_ = false;
   size_t rounds_ = 0;
   size_t queue_ = 0;
+  size_t pushes_in_flight_ = 0;
   std::atomic<uint64_t> used_{0};
   std::optional<RoundReport> last_round_;
   std::optional<ScrubReport> last_scrub_;
