@@ -626,13 +626,13 @@ class Connection {
 class RemoteBackend final : public Backend {
  public:
   RemoteBackend(Url url, RemoteOptions options)
-      : local_only_(options.local_only), conn_(std::move(url), std::move(options)) {}
+      : local_only_(options.local_only), put_query_(options.put_query), conn_(std::move(url), std::move(options)) {}
 
   Status open() { return conn_.open(); }
 
   Result<store::PutResult> put(store::ByteSource& source) override {
     Hash sent;
-    BZZZ_ASSIGN_OR_RETURN(std::string body, conn_.upload("/v1/blobs", source, &sent));
+    BZZZ_ASSIGN_OR_RETURN(std::string body, conn_.upload("/v1/blobs" + put_query_, source, &sent));
     BZZZ_ASSIGN_OR_RETURN(json doc, parse_doc(url(), "the upload", body));
     auto put = api::put_from_json(doc);
     if (!put) return fail(unexpected_doc(url(), "the upload", put.error().message()));
@@ -752,6 +752,7 @@ class RemoteBackend final : public Backend {
   }
 
   bool local_only_;
+  std::string put_query_;  // "?pin=1", "?replicas=N" or ""
   Connection conn_;
 };
 

@@ -34,6 +34,8 @@ struct RemoteOptions {
   // A get asks for the node's own copy only (?local=1): a blob it does not hold is not
   // fetched from the mesh but answered 404.
   bool local_only = false;
+  // Appended to a put's path: "?pin=1" or "?replicas=N" (the node pins and replicates).
+  std::string put_query;
   std::chrono::milliseconds connect_timeout{2000};
   // A read or write that makes no progress for this long fails (kTimeout). gc, verify
   // and optimize may run for hours on a large store before answering, so their wait

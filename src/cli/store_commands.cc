@@ -15,6 +15,7 @@
 #include "cli/backend.h"
 #include "cli/peer_commands.h"
 #include "cli/remote_backend.h"
+#include "cli/replication_commands.h"
 #include "services/api/json.h"
 
 namespace bzzz::cli {
@@ -56,17 +57,24 @@ bool same_dir(const std::string& a, const std::string& b) {
 // dir named explicitly that is not the node's is opened here too. `get` asks a running
 // node even with --offline (the node holds the data dir's lock), for its own copy only:
 // --offline refuses the mesh, and a node fetches what it lacks from it.
-Result<std::unique_ptr<Backend>> connect(const GlobalOptions& g, bool node_when_offline = false) {
+// `via_node` (if given) says which it was; `put_query` goes on a node's puts.
+Result<std::unique_ptr<Backend>> connect(const GlobalOptions& g, bool node_when_offline = false,
+                                         bool* via_node = nullptr, const std::string& put_query = "") {
+  if (via_node) *via_node = false;
   if (!g.offline || node_when_offline) {
     RemoteOptions remote;
     remote.url = g.api_url;
     remote.token = g.api_token;
     remote.connect_timeout = std::chrono::milliseconds(1000);
     remote.local_only = g.offline;
+    remote.put_query = put_query;
     auto status = node_status(remote);
     if (status) {
       std::string node_dir = status->value("data_dir", "");
-      if (!g.data_explicit || same_dir(node_dir, g.data_dir)) return connect_remote(remote);
+      if (!g.data_explicit || same_dir(node_dir, g.data_dir)) {
+        if (via_node) *via_node = true;
+        return connect_remote(remote);
+      }
     } else if (status.error().code() != ErrorCode::kUnavailable && !g.offline) {
       // (With --offline, whatever answers there is no reason not to use the data dir.)
       return fail(status.error().wrap(fmt::format("node at {}", g.api_url)));
@@ -113,7 +121,9 @@ Result<std::chrono::nanoseconds> parse_duration(const std::string& text) {
 
 // --- commands --------------------------------------------------------------------------
 
-int run_put(const GlobalOptions& g, const Output& out, const std::string& path) {
+// --pin pins the blob (through a node: a replica, pushed to the nodes responsible for
+// it); --replicas N also waits for N durable copies, which needs a running node.
+int run_put(const GlobalOptions& g, const Output& out, const std::string& path, bool pin, size_t replicas) {
   int fd = STDIN_FILENO;
   fs::File file;
   if (path != "-") {
@@ -122,13 +132,26 @@ int run_put(const GlobalOptions& g, const Output& out, const std::string& path) 
     file = std::move(*opened);
     fd = file.fd();
   }
-  auto backend = connect(g);
+  std::string query = replicas > 0 ? fmt::format("?replicas={}", replicas) : pin ? "?pin=1" : "";
+  bool via_node = false;
+  auto backend = connect(g, false, &via_node, query);
   if (!backend) return out.error(backend.error());
+  if (replicas > 0 && !via_node) {
+    return out.error(Error(ErrorCode::kUnavailable,
+                           fmt::format("put --replicas needs a running node (none answers at {}{})", g.api_url,
+                                       g.offline ? ", and --offline was given" : "")));
+  }
   store::FdSource source(fd, path == "-" ? "standard input" : path);
   auto put = (*backend)->put(source);
   if (!put) return out.error(put.error().wrap(fmt::format("put {}", path)));
+  auto doc = api::put_json(*put);
+  if (pin && !via_node) {
+    auto pins = (*backend)->pin(put->hash);  // no node: a local pin, replicated once a node runs
+    if (!pins) return out.error(pins.error());
+    doc["pins"] = *pins;
+  }
   out.text(put->hash.hex());
-  out.document(api::put_json(*put));
+  out.document(doc);
   return kExitOk;
 }
 
@@ -192,11 +215,22 @@ int run_fetch(const GlobalOptions& g, const Output& out, const std::string& hash
 int run_stat(const GlobalOptions& g, const Output& out, const std::string& hash_text) {
   auto parsed = parse_hash_arg(hash_text, out);
   if (!parsed.hash) return parsed.exit_code;
-  auto backend = connect(g);
+  bool via_node = false;
+  auto backend = connect(g, false, &via_node);
   if (!backend) return out.error(backend.error());
   auto meta = (*backend)->stat(*parsed.hash);
   if (!meta) return out.error(meta.error());
-  out.document(meta_json(*parsed.hash, *meta));
+  auto doc = meta_json(*parsed.hash, *meta);
+  // Through a node: the replicas the live nodes hold (a node without replication: none).
+  std::optional<nlohmann::json> replicas;
+  if (via_node) {
+    auto r = node_call(node_remote(g), "GET", "/v1/replication/blobs/" + parsed.hash->hex());
+    if (r) {
+      replicas = *r;
+      doc["replication"] = *r;
+    }
+  }
+  out.document(doc);
   out.text(fmt::format("hash:        {}\ncid:         {}\nsize:        {} ({})\nstored size: {}\n"
                        "codec:       {}\nlocation:    {}\npins:        {}\ncreated:     {}\n"
                        "accessed:    {}{}",
@@ -207,6 +241,9 @@ int run_stat(const GlobalOptions& g, const Output& out, const std::string& hash_
                        meta->corrupt ? "\ncorrupt:     yes (its stored bytes failed verification; "
                                        "putting the same content again repairs it)"
                                      : ""));
+  if (replicas) {
+    for (const auto& line : replicas_text(*replicas)) out.text(line);
+  }
   return kExitOk;
 }
 
@@ -364,8 +401,14 @@ void add_store_commands(CLI::App& app, Action& action) {
   auto* put = app.add_subcommand("put", "Store a file (or - for standard input); prints its hash");
   auto put_path = std::make_shared<std::string>();
   put->add_option("FILE", *put_path, "file to store, or - for standard input")->required();
-  put->callback([&action, put_path] {
-    action = [put_path](const GlobalOptions& g, const Output& o) { return run_put(g, o, *put_path); };
+  auto put_pin = std::make_shared<bool>(false);
+  auto put_replicas = std::make_shared<size_t>(0);
+  put->add_flag("--pin", *put_pin, "pin it: a replica the node keeps on replication.factor nodes");
+  put->add_option("--replicas", *put_replicas,
+                  "pin it and return once N copies (this node's included) are durable (needs a running node)")
+      ->check(CLI::Range(1, 16));
+  put->callback([&action, put_path, put_pin, put_replicas] {
+    action = [=](const GlobalOptions& g, const Output& o) { return run_put(g, o, *put_path, *put_pin, *put_replicas); };
   });
 
   auto* get = app.add_subcommand("get", "Write a blob's verified bytes to stdout or -o FILE (a running node fetches "

@@ -2,7 +2,8 @@
 # Replication across machines: each node in a network namespace of its own on one bridge
 # (root), or, without root, processes on loopback (the same steps). Repairs run every 2 s.
 #   1. A, B and C: a 3 MiB blob put on A with replicas=3 is on B and C (pinned, the same
-#      bytes) when the put returns;
+#      bytes) when the put returns; so is a blob put with `bzzz put --replicas 3` (and
+#      --replicas 9, past the factor, is refused);
 #   2. A is killed with SIGKILL; the blob is read from C;
 #   3. a fourth node D joins: within the repair interval the blob is on D too (B, C, D
 #      are the live nodes);
@@ -10,7 +11,8 @@
 #      with four live nodes the blob ends on exactly the three responsible ones;
 #   5. a holder other than C is killed with SIGKILL: within the repair interval the blob
 #      is again on three live nodes, the responsible ones, with the same bytes;
-#   6. GET /v1/replication, `bzzz replicas` and the replication health check say so.
+#   6. GET /v1/replication, `bzzz replicas`, `bzzz stat`, `bzzz replication` and the
+#      replication health check say so.
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 need_cmd curl jq b3sum
 
@@ -163,6 +165,16 @@ assert_eq "$(jq -r .hash "$TMP/put.json")" "$HASH" "the put's hash"
 assert_eq "$(jq -r '.replicas | length' "$TMP/put.json")" 3 "copies the put reports ($(cat "$TMP/put.json"))"
 assert_eq "$(holders 2 3)" "BC" "holders among B and C right after the put"
 holds 1 || fail "A does not hold its own put pinned"
+# The CLI's put asks the same: a second blob, put on B, is on three nodes when it returns.
+head -c 200000 /dev/urandom >"$TMP/small"
+SMALL="$(cli 2 put --replicas 3 "$TMP/small")" || fail "bzzz put --replicas 3 failed"
+copies=0
+for i in 1 2 3; do
+  [[ "$(api "$i" "/v1/blobs/$SMALL/meta" | jq -r '.pins // 0')" -gt 0 ]] && copies=$((copies + 1))
+done
+assert_eq "$copies" 3 "pinned copies of the blob put with bzzz put --replicas 3"
+cli 2 put --replicas 9 "$TMP/small" >/dev/null 2>"$TMP/err" && fail "put --replicas 9 succeeded"
+grep -q "replicas" "$TMP/err" || fail "put --replicas 9 says: $(cat "$TMP/err")"
 
 log "2. A is killed with SIGKILL; the blob is read from C"
 kill_node 1
@@ -208,6 +220,8 @@ assert_eq "$(jq -r .under_replicated <<<"$doc")" 0 "under-replicated on C ($doc)
 assert_eq "$(jq -r .live_nodes <<<"$doc")" 3 "live nodes seen by C"
 cli 3 replicas "$HASH" >"$TMP/replicas.txt" || fail "bzzz replicas failed: $(cat "$TMP/replicas.txt")"
 grep -q "replicas:    3 of 3 on 3 live nodes" "$TMP/replicas.txt" || fail "bzzz replicas says: $(cat "$TMP/replicas.txt")"
+cli 3 stat "$HASH" >"$TMP/stat.txt" || fail "bzzz stat failed"
+grep -q "replicas:    3 of 3 on 3 live nodes" "$TMP/stat.txt" || fail "bzzz stat says: $(cat "$TMP/stat.txt")"
 cli 3 replication >"$TMP/status.txt" || fail "bzzz replication failed"
 grep -q "0 under-replicated" "$TMP/status.txt" || fail "bzzz replication says: $(cat "$TMP/status.txt")"
 check_pass() { [[ "$(api 3 /health/checks | jq -r '.checks["replication:replicas"][0].status')" == pass ]]; }
