@@ -12,6 +12,11 @@ is closest by XOR to sha256(0x1e 0x20 + the blob's BLAKE3 digest).
                                               responsible nodes among the APIs' nodes,
                                               and nowhere else; exit 1 naming the first
                                               misplaced ones
+  placement_check.py providers FACTOR HASHES EVERY API...
+                                              every EVERY-th hash is looked up in the DHT
+                                              (GET /v1/dht/providers/HASH?limit=0) from
+                                              the APIs in turn, and must list its
+                                              responsible nodes (retried for up to 120 s)
   placement_check.py expected FACTOR HASH API...
                                               the responsible nodes' API indexes
 """
@@ -113,6 +118,28 @@ def cmd_check(factor, hashes_file, apis):
     return 0
 
 
+def cmd_providers(factor, hashes_file, every, apis):
+    import time
+    ids = node_ids(apis)
+    conns = [conn(a) for a in apis]
+    hashes = [h.strip() for h in open(hashes_file) if h.strip()][::every]
+    deadline = time.time() + 120
+    for k, h in enumerate(hashes):
+        want = set(responsible(h, ids, factor))
+        node = k % len(apis)
+        while True:
+            got = {p["id"] for p in get_json(conns[node], f"/v1/dht/providers/{h}?limit=0")["providers"]}
+            if want <= got:
+                break
+            if time.time() > deadline:
+                print(f"node {node} finds {len(want & got)} of the {factor} holders of {h} "
+                      f"(providers: {sorted(ids.index(p) if p in ids else p for p in got)})")
+                return 1
+            time.sleep(0.2)
+    print(f"{len(hashes)} provider lookups from {len(apis)} nodes found every holder")
+    return 0
+
+
 def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
@@ -122,6 +149,8 @@ def main():
         return 0
     if what == "check":
         return cmd_check(int(sys.argv[2]), sys.argv[3], sys.argv[4:])
+    if what == "providers":
+        return cmd_providers(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5:])
     if what == "expected":
         ids = node_ids(sys.argv[4:])
         print(" ".join(str(ids.index(p)) for p in responsible(sys.argv[3], ids, int(sys.argv[2]))))

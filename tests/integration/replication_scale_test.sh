@@ -40,19 +40,7 @@ log "   settled $((SECONDS - started)) s after the first put"
 python3 "$CHECK" check 3 "$TMP/hashes" "${all_apis[@]}" || fail "blobs are not on exactly their responsible nodes"
 
 log "provider lookups from every node find each blob's holders"
-found() {
-  local i="$1" h="$2" want got
-  want="$(python3 "$CHECK" expected 3 "$h" "${all_apis[@]}")"
-  got="$(api "$i" "/v1/dht/providers/$h?limit=0" | jq -r '.providers[].id')"
-  for j in $want; do grep -qx "${IDS[$((j + 1))]}" <<<"$got" || return 1; done
-}
-k=0
-while read -r h; do
-  ((k % 10 == 0)) || { k=$((k + 1)); continue; }  # every tenth blob, from each node in turn
-  i=$((k / 10 % N + 1))
-  wait_until 120 "node $i finds the three holders of $h" found "$i" "$h"
-  k=$((k + 1))
-done <"$TMP/hashes"
+python3 "$CHECK" providers 3 "$TMP/hashes" 10 "${all_apis[@]}" || fail "provider lookups missed holders"
 for ((i = 1; i <= N; i++)); do
   assert_eq "$(api "$i" /v1/replication | jq -r .under_replicated)" 0 "under-replicated blobs on node $i"
 done
