@@ -467,6 +467,34 @@ TEST_F(ExchangeTest, ServesCompressedBlobs) {
   EXPECT_EQ(*b.store->read(put->hash), text);
 }
 
+TEST_F(ExchangeTest, StreamsCompressedBlobsTooLargeForMemory) {
+  store::StoreOptions z;
+  z.codec = store::Codec::kZstd;
+  z.threads = 1;
+  auto small_memory = fast();
+  small_memory.max_serve_in_memory = kPieceBytes;  // a 9 MiB blob is then streamed
+  Node& a = node(small_memory, z);
+  Node& c = node(small_memory, z);
+  Node& b = node();
+  connect(b, a.host);
+  connect(b, c.host);
+  std::vector<uint8_t> text;
+  while (text.size() < 9 * kPieceBytes + 4321) {
+    std::string line = fmt::format("line {} of a very compressible text\n", text.size());
+    text.insert(text.end(), line.begin(), line.end());
+  }
+  auto pa = a.store->put(text);
+  auto pc = c.store->put(text);
+  ASSERT_TRUE(pa && pc);
+  ASSERT_NE(pa->meta.codec, store::Codec::kRaw);
+  // From both at once, by ranges: each served from the store's reader, its tree kept.
+  auto got = fetch(b, pa->hash, {a.host->id(), c.host->id()});
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_EQ(*b.store->read(pa->hash), text);
+  EXPECT_EQ(got->served_by.size(), 2u);
+  EXPECT_EQ(metric(*a.registry, "bzzz_exchange_refused_total"), 0);
+}
+
 TEST_F(ExchangeTest, BadRequestsGetClearAnswersAndTheNodeKeepsServing) {
   Node& a = node();
   auto client = make_host(loop_->io());

@@ -406,6 +406,12 @@ size_t chunks_of(uint64_t size) { return size == 0 ? 1 : static_cast<size_t>((si
 size_t full_pieces(uint64_t size) { return (chunks_of(size) - 1) / kPieceChunks; }
 }  // namespace
 
+std::array<uint8_t, 32> piece_cv(size_t index, std::span<const uint8_t> piece) {
+  std::array<uint8_t, 32> cv{};
+  subtree_cv(piece.data(), kPieceChunks, uint64_t{index} * kPieceChunks, cv.data());
+  return cv;
+}
+
 bool piece_matches(const PieceTree& tree, size_t index, std::span<const uint8_t> piece) {
   if (index >= tree.cvs.size() || piece.size() != kPieceBytes) return false;
   uint8_t cv[kCvLen];

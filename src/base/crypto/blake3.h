@@ -72,6 +72,9 @@ Result<std::pair<Hash, PieceTree>> blake3_fd_pieces(int fd, const std::string& n
 // The piece tree of bytes in memory, on the calling thread (its tail is
 // data.subspan(tree.tail_offset())): what a sender holding a blob in memory hands out.
 PieceTree piece_tree(std::span<const uint8_t> data);
+// The chaining value of full piece `index` (`piece` is kPieceBytes long): what a tree
+// built from a stream is made of.
+std::array<uint8_t, 32> piece_cv(size_t index, std::span<const uint8_t> piece);
 // True when `piece` is exactly the full piece `index` the tree describes.
 bool piece_matches(const PieceTree& tree, size_t index, std::span<const uint8_t> piece);
 // The root hash that the tree's pieces and this tail make (equal to the input's hash

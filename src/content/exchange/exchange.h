@@ -15,7 +15,8 @@
 //
 // Serving: a raw blob file is sent from disk, each piece checked right before it goes
 // (the store's remembered piece tree), so a corrupt local copy is refused, not sent;
-// other blobs (packed, compressed) are read whole and verified by the store first.
+// other blobs (packed, compressed) are read whole and verified by the store first, or,
+// past max_serve_in_memory, streamed through the store's verified reader.
 // At most max_inbound_transfers GETs are served at once; more are answered BUSY.
 //
 // STORE: a peer asks us to hold blobs (replication). The store policy (set by the
@@ -60,7 +61,7 @@ struct ExchangeOptions {
   size_t max_parallel_providers = 4;                  // providers one fetch uses at once
   uint64_t min_range_pieces = 4;                      // smallest range a provider is asked for
   std::chrono::milliseconds bad_peer_backoff{std::chrono::minutes(10)};
-  size_t max_serve_in_memory = 64u << 20;             // non-raw blobs served from memory up to this
+  size_t max_serve_in_memory = 64u << 20;             // non-raw blobs served from memory up to this (else streamed)
 };
 
 struct FetchOptions {
@@ -166,6 +167,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   StorePolicy store_policy_;
   StoredHook on_stored_;
   FullProbe full_probe_;
+  // Trees (and tails) of large packed or compressed blobs served by streaming, kept a
+  // while: a fetch asks for several ranges of one blob.
+  std::map<Hash, std::pair<std::shared_ptr<const PieceTree>, std::shared_ptr<const std::vector<uint8_t>>>>
+      streamed_trees_;
   std::map<Hash, std::shared_ptr<InFlight>> in_flight_;
   size_t serving_ = 0;
   bool started_ = false;

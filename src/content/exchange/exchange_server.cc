@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <array>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_future.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -19,10 +21,13 @@ using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
+constexpr size_t kStreamedTreesKept = 16;  // trees of large compressed blobs served lately
 constexpr auto kIdleTimeout = std::chrono::seconds(30);  // between requests on one stream
 
 // What a GET is served from: a raw blob file (each piece checked right before it is
-// sent unless the whole file was hashed just now), or the blob's verified bytes.
+// sent unless the whole file was hashed just now), the blob's verified bytes, or, for a
+// packed or compressed blob too large for memory, the store's verified reader
+// (`streamed`: its tree built once from a pass over the bytes, then kept).
 struct Source {
   uint64_t size = 0;
   std::shared_ptr<const PieceTree> tree;
@@ -30,6 +35,55 @@ struct Source {
   std::optional<fs::File> file;
   bool checked = true;
   std::vector<uint8_t> memory;
+  bool streamed = false;
+};
+
+// A blob's piece tree and tail, made from its bytes as they stream by.
+class TreeSink final : public store::ByteSink {
+ public:
+  explicit TreeSink(uint64_t size) : pieces_(full_pieces(size)) {
+    tree.size = size;
+    tree.cvs.reserve(pieces_);
+    buf_.reserve(kPieceBytes);
+  }
+  bzzz::Status write(std::span<const uint8_t> data) override {
+    while (!data.empty()) {
+      if (tree.cvs.size() == pieces_) {
+        tail.insert(tail.end(), data.begin(), data.end());
+        break;
+      }
+      size_t n = std::min(data.size(), kPieceBytes - buf_.size());
+      buf_.insert(buf_.end(), data.begin(), data.begin() + static_cast<ptrdiff_t>(n));
+      data = data.subspan(n);
+      if (buf_.size() == kPieceBytes) {
+        tree.cvs.push_back(piece_cv(tree.cvs.size(), buf_));
+        buf_.clear();
+      }
+    }
+    return ok();
+  }
+  PieceTree tree;
+  std::vector<uint8_t> tail;
+
+ private:
+  uint64_t pieces_;
+  std::vector<uint8_t> buf_;
+};
+
+// Bytes a worker reads, written into a stream: the worker waits for each write.
+class StreamSink final : public store::ByteSink {
+ public:
+  StreamSink(p2p::net::Stream& stream, asio::any_io_executor ex) : stream_(stream), ex_(std::move(ex)) {}
+  bzzz::Status write(std::span<const uint8_t> data) override {
+    auto st = asio::co_spawn(ex_, stream_.write(data), asio::use_future).get();
+    if (st) sent += data.size();
+    return st;
+  }
+  uint64_t sent = 0;
+
+ private:
+  p2p::net::Stream& stream_;
+  asio::any_io_executor ex_;
 };
 
 Response refusal(Code code, std::string message) {
@@ -145,9 +199,26 @@ asio::awaitable<bzzz::Status> Exchange::serve_get(p2p::net::Stream& stream, GetR
     }
     BZZZ_ASSIGN_OR_RETURN(auto meta, store_->stat(hash));
     if (meta.size > options_.max_serve_in_memory) {
-      return make_error(ErrorCode::kUnavailable,
-                        fmt::format("{} is stored compressed and larger than the {} bytes served from memory",
-                                    hash.hex(), options_.max_serve_in_memory));
+      // Too large for memory: served through the store's verified reader, its tree made
+      // by one pass over the bytes and kept for the requests that follow.
+      src.size = meta.size;
+      src.streamed = true;
+      {
+        std::lock_guard lock(mutex_);
+        if (auto it = streamed_trees_.find(hash); it != streamed_trees_.end()) {
+          src.tree = it->second.first;
+          src.tail = *it->second.second;
+          return src;
+        }
+      }
+      TreeSink made(meta.size);
+      BZZZ_TRY(store_->read_to(hash, made));
+      src.tree = std::make_shared<const PieceTree>(std::move(made.tree));
+      src.tail = made.tail;
+      std::lock_guard lock(mutex_);
+      if (streamed_trees_.size() >= kStreamedTreesKept) streamed_trees_.erase(streamed_trees_.begin());
+      streamed_trees_[hash] = {src.tree, std::make_shared<const std::vector<uint8_t>>(std::move(made.tail))};
+      return src;
     }
     BZZZ_ASSIGN_OR_RETURN(src.memory, store_->read(hash));  // verified by the store
     src.size = src.memory.size();
@@ -209,7 +280,17 @@ asio::awaitable<bzzz::Status> Exchange::serve_get(p2p::net::Stream& stream, GetR
     spdlog::error("exchange: stopped sending {}: {}", hash.hex(), e.message());
     return tl::unexpected(e);  // the stream is reset: the peer tries another
   };
-  for (uint64_t at = r.offset; at < end;) {
+  uint64_t at = r.offset;
+  if (src.streamed && at < std::min(end, tail_at)) {
+    // The pieces through the store's reader (verified there), on a worker; the tail below.
+    const uint64_t upto = std::min(end, tail_at);
+    StreamSink sink(stream, co_await asio::this_coro::executor);
+    auto st = co_await run_blocking(*workers_, [&] { return store_->read_range_to(hash, at, upto - at, sink); });
+    metrics_->sent(sink.sent);
+    if (!st) co_return stop_sending(st.error());
+    at = upto;
+  }
+  for (; at < end;) {
     if (!src.memory.empty() || at >= tail_at) {
       const uint8_t* base = src.memory.empty() ? src.tail.data() - tail_at : src.memory.data();
       const uint64_t next = std::min(end, at + kPieceBytes);
