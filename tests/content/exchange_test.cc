@@ -17,7 +17,10 @@
 #include <spdlog/spdlog.h>
 
 #include "base/crypto/blake3.h"
+#include "content/content_fixture.h"
 #include "p2p/host_fixture.h"
+#include "support/metric.h"
+#include "support/temp_dir.h"
 #include "p2p/net/byte_stream.h"
 #include "p2p/net/connection.h"
 
@@ -30,29 +33,9 @@ using p2p::testing::addr_of;
 using p2p::testing::Loop;
 using p2p::testing::make_host;
 
-std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> out(n);
-  for (auto& b : out) b = static_cast<uint8_t>(rng());
-  return out;
-}
+using bzzz::testing::metric;
+using bzzz::testing::random_bytes;
 
-double metric(prometheus::Registry& reg, std::string_view family, std::map<std::string, std::string> labels = {}) {
-  double total = 0;
-  for (const auto& f : reg.Collect()) {
-    if (f.name != family) continue;
-    for (const auto& m : f.metric) {
-      bool match = true;
-      for (const auto& [k, v] : labels) {
-        bool found = false;
-        for (const auto& l : m.label) found = found || (l.name == k && l.value == v);
-        match = match && found;
-      }
-      if (match) total += m.counter.value + m.gauge.value + static_cast<double>(m.histogram.sample_count);
-    }
-  }
-  return total;
-}
 
 struct Node {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
@@ -84,12 +67,10 @@ class ExchangeTest : public ::testing::Test {
     std::filesystem::remove_all(root_);
   }
 
-  Node& node(ExchangeOptions options = fast(), store::StoreOptions so = raw()) {
+  Node& node(ExchangeOptions options = fast(), store::StoreOptions so = bzzz::testing::raw_store_options()) {
     auto n = std::make_unique<Node>();
     n->host = make_host(loop_->io(), {}, n->registry.get());
-    auto st = store::Store::open((root_ / fmt::format("n{}", nodes_.size())).string(), so);
-    EXPECT_TRUE(st) << st.error().message();
-    n->store = std::move(*st);
+    n->store = bzzz::testing::open_store(root_ / fmt::format("n{}", nodes_.size()), so);
     n->exchange = Exchange::create(*n->host, *n->store, workers_, options, n->registry.get());
     n->exchange->start();
     nodes_.push_back(std::move(n));
@@ -100,12 +81,6 @@ class ExchangeTest : public ::testing::Test {
     o.request_timeout = 3s;
     o.stall_timeout = 500ms;
     o.min_range_pieces = 2;
-    return o;
-  }
-  static store::StoreOptions raw() {
-    store::StoreOptions o;
-    o.codec = store::Codec::kRaw;
-    o.threads = 1;
     return o;
   }
   void connect(Node& a, const std::shared_ptr<p2p::Host>& b) {

@@ -17,7 +17,9 @@
 #include "base/crypto/blake3.h"
 #include "base/fs/file.h"
 #include "content/replication/placement.h"
+#include "content/content_fixture.h"
 #include "p2p/host_fixture.h"
+#include "support/temp_dir.h"
 
 namespace bzzz::replication {
 namespace {
@@ -29,12 +31,7 @@ using p2p::testing::eventually;
 using p2p::testing::Loop;
 using p2p::testing::make_host;
 
-std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> out(n);
-  for (auto& b : out) b = static_cast<uint8_t>(rng());
-  return out;
-}
+using bzzz::testing::random_bytes;
 
 Hash text_hash(std::string_view s) {
   return blake3(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
@@ -108,16 +105,9 @@ class ReplicationTest : public ::testing::Test {
   Node& node(ReplicationOptions options = manual()) {
     auto n = std::make_unique<Node>();
     n->host = make_host(loop_->io(), {}, n->registry.get());
-    store::StoreOptions so;
-    so.codec = store::Codec::kRaw;
-    so.threads = 1;
-    auto st = store::Store::open((root_ / fmt::format("n{}", nodes_.size())).string(), so);
-    EXPECT_TRUE(st) << st.error().message();
-    n->store = std::move(*st);
-    exchange::ExchangeOptions eo;
-    eo.request_timeout = 3s;
-    eo.stall_timeout = 1s;
-    n->exchange = exchange::Exchange::create(*n->host, *n->store, workers_, eo, n->registry.get());
+    n->store = bzzz::testing::open_store(root_ / fmt::format("n{}", nodes_.size()));
+    n->exchange = exchange::Exchange::create(*n->host, *n->store, workers_, bzzz::testing::quick_exchange_options(),
+                                             n->registry.get());
     n->exchange->start();
     n->replicator = Replicator::create(*n->host, *n->store, *n->exchange, workers_, options, n->registry.get());
     n->replicator->start();

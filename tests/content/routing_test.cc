@@ -15,7 +15,9 @@
 #include <spdlog/spdlog.h>
 
 #include "base/crypto/blake3.h"
+#include "content/content_fixture.h"
 #include "p2p/dht_fixture.h"
+#include "support/temp_dir.h"
 
 namespace bzzz::routing {
 namespace {
@@ -28,12 +30,7 @@ using p2p::testing::Loop;
 using p2p::testing::make_host;
 using p2p::dht::testing::metric;
 
-std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> out(n);
-  for (auto& b : out) b = static_cast<uint8_t>(rng());
-  return out;
-}
+using bzzz::testing::random_bytes;
 
 p2p::dht::Bytes key_of(const Hash& h) {
   auto mh = h.multihash();
@@ -90,16 +87,9 @@ class RoutingTest : public ::testing::Test {
   Node& node(bool with_dht = true, RouterOptions ro = fast(), p2p::dht::DhtOptions dho = dht_options()) {
     auto n = std::make_unique<Node>();
     n->host = make_host(loop_->io(), {}, n->registry.get());
-    store::StoreOptions so;
-    so.codec = store::Codec::kRaw;
-    so.threads = 1;
-    auto st = store::Store::open((root_ / fmt::format("n{}", nodes_.size())).string(), so);
-    EXPECT_TRUE(st) << st.error().message();
-    n->store = std::move(*st);
-    exchange::ExchangeOptions eo;
-    eo.request_timeout = 3s;
-    eo.stall_timeout = 1s;
-    n->exchange = exchange::Exchange::create(*n->host, *n->store, workers_, eo, n->registry.get());
+    n->store = bzzz::testing::open_store(root_ / fmt::format("n{}", nodes_.size()));
+    n->exchange = exchange::Exchange::create(*n->host, *n->store, workers_, bzzz::testing::quick_exchange_options(),
+                                             n->registry.get());
     n->exchange->start();
     if (with_dht) {
       n->dht = p2p::dht::Dht::create(*n->host, dho, n->registry.get());

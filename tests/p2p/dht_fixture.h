@@ -11,6 +11,7 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include "support/metric.h"
 #include "p2p/dht/dht.h"
 #include "p2p/host_fixture.h"
 
@@ -79,24 +80,7 @@ inline void connect(Loop& loop, Node& a, Node& b) {
   }, 10s));
 }
 
-inline double metric(prometheus::Registry& reg, std::string_view family, std::map<std::string, std::string> labels = {}) {
-  double total = 0;
-  for (const auto& f : reg.Collect()) {
-    if (f.name != family) continue;
-    for (const auto& m : f.metric) {
-      bool match = true;
-      for (const auto& [k, v] : labels) {
-        bool found = false;
-        for (const auto& l : m.label) {
-          if (l.name == k && l.value == v) found = true;
-        }
-        match = match && found;
-      }
-      if (match) total += m.counter.value + m.gauge.value + static_cast<double>(m.histogram.sample_count);
-    }
-  }
-  return total;
-}
+using ::bzzz::testing::metric;
 
 inline Bytes frame_of(const Message& m) { return net::length_prefixed(encode(m)); }
 

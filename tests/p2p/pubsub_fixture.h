@@ -10,6 +10,7 @@
 
 #include <prometheus/registry.h>
 
+#include "support/metric.h"
 #include "p2p/host_fixture.h"
 #include "p2p/pubsub/router.h"
 
@@ -84,24 +85,7 @@ struct Mesh {
   }
 };
 
-inline double metric(prometheus::Registry& reg, std::string_view family, std::map<std::string, std::string> labels) {
-  double total = 0;
-  for (const auto& f : reg.Collect()) {
-    if (f.name != family) continue;
-    for (const auto& m : f.metric) {
-      bool match = true;
-      for (const auto& [k, v] : labels) {
-        bool found = false;
-        for (const auto& l : m.label) {
-          if (l.name == k && l.value == v) found = true;
-        }
-        match = match && found;
-      }
-      if (match) total += m.counter.value + m.gauge.value;
-    }
-  }
-  return total;
-}
+using ::bzzz::testing::metric;
 
 // Drains every subscription until `want` messages each, or the deadline.
 inline std::vector<std::vector<Message>> collect(std::vector<std::shared_ptr<Subscription>>& subs, size_t want,
