@@ -10,50 +10,19 @@
 # The namespaces and the bridge are removed on exit, also after a failure.
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 [[ "$(id -u)" == 0 ]] || skip "needs root to create network namespaces (running as uid $(id -u))"
-command -v ip >/dev/null 2>&1 || skip "needs 'ip' (iproute2) to create network namespaces"
 need_cmd curl jq
 
-TAG="$$"
-BR="bzb$TAG"  # interface names: at most 15 characters
+source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 SUBNET=10.213.0
-NS=() PIDS=() IDS=()
+PIDS=() IDS=()
 
-teardown() {
+stop_nodes() {
   local i
   for i in "${!PIDS[@]}"; do [[ -n "${PIDS[$i]}" ]] && kill -KILL "${PIDS[$i]}" 2>/dev/null; done
-  for i in 1 2 3; do ip netns del "bzzz-mdns-$TAG-$i" 2>/dev/null; done
-  ip link del "$BR" 2>/dev/null
   return 0
 }
-on_exit teardown
-
-log "network: bridge $BR, namespaces bzzz-mdns-$TAG-{1,2,3} on $SUBNET.0/24"
-ip link add "$BR" type bridge 2>"$TMP/ip.err" || skip "cannot create a bridge here: $(cat "$TMP/ip.err")"
-# Snooping would hold multicast back until a querier shows up: off, so it floods.
-ip link set "$BR" type bridge mcast_snooping 0
-ip link set "$BR" up
-for i in 1 2 3; do
-  ns="bzzz-mdns-$TAG-$i"
-  ip netns add "$ns" 2>"$TMP/ip.err" || skip "cannot create a network namespace here: $(cat "$TMP/ip.err")"
-  NS[$i]="$ns"
-  ip link add "bzv${TAG}n$i" type veth peer name "bzv${TAG}b$i"
-  ip link set "bzv${TAG}b$i" master "$BR" up
-  ip link set "bzv${TAG}n$i" netns "$ns"
-  ip -n "$ns" link set lo up
-  ip -n "$ns" link set "bzv${TAG}n$i" name eth0
-  ip -n "$ns" addr add "$SUBNET.$i/24" dev eth0
-  ip -n "$ns" link set eth0 up
-done
-# Both ends of every veth must be up (carrier) before the nodes scan their interfaces.
-for i in 1 2 3; do
-  for ((t = 0; t < 50; t++)); do
-    ip -n "${NS[$i]}" link show eth0 | grep -q 'LOWER_UP' && break
-    sleep 0.1
-  done
-done
-# A TCP probe of a closed port: "refused" proves the bridge carries packets (no ping needed).
-timeout 10 ip netns exec "${NS[1]}" bash -c "exec 3<>/dev/tcp/$SUBNET.2/9" 2>"$TMP/probe.err" || true
-grep -q "refused" "$TMP/probe.err" || fail "namespace 1 cannot reach $SUBNET.2 over the bridge: $(cat "$TMP/probe.err")"
+netns_setup mdns 3 "$SUBNET" || skip "$NETNS_ERR"
+on_exit stop_nodes  # (hooks run last-registered first: the nodes go before their namespaces)
 
 api() { ip netns exec "${NS[$1]}" curl -s --max-time 5 "http://127.0.0.1:8080$2"; }
 

@@ -23,52 +23,21 @@ if [[ "$(id -u)" == 0 ]] && command -v ip >/dev/null 2>&1 && [[ "${BZZZ_TEST_NO_
   MODE=netns
 fi
 
-TAG="$$"
-BR="bzr$TAG"
-SUBNET=10.214.$((TAG % 200)).
-declare -a NS=() PIDS=() IDS=() APIS=() PORTS=()
+source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
+SUBNET=10.214.$(($$ % 200))
+declare -a PIDS=() IDS=() APIS=() PORTS=()
 
-teardown() {
+stop_nodes() {
   local i
   for i in "${!PIDS[@]}"; do [[ -n "${PIDS[$i]}" ]] && kill -KILL "${PIDS[$i]}" 2>/dev/null; done
-  if [[ "$MODE" == netns ]]; then
-    for i in 1 2 3 4; do ip netns del "bzzz-repl-$TAG-$i" 2>/dev/null; done
-    ip link del "$BR" 2>/dev/null
-  fi
   return 0
 }
-on_exit teardown
-
-if [[ "$MODE" == netns ]]; then
-  if ! ip link add "$BR" type bridge 2>"$TMP/ip.err"; then
-    log "cannot create a bridge here ($(cat "$TMP/ip.err")): running on loopback instead"
-    MODE=loopback
-  fi
+if [[ "$MODE" == netns ]] && ! netns_setup repl 4 "$SUBNET"; then
+  log "$NETNS_ERR: running on loopback instead"
+  MODE=loopback
 fi
-if [[ "$MODE" == netns ]]; then
-  log "network: bridge $BR, namespaces bzzz-repl-$TAG-{1..4} on ${SUBNET}0/24"
-  ip link set "$BR" up
-  for i in 1 2 3 4; do
-    ns="bzzz-repl-$TAG-$i"
-    ip netns add "$ns"
-    NS[$i]="$ns"
-    ip link add "bzr${TAG}n$i" type veth peer name "bzr${TAG}b$i"
-    ip link set "bzr${TAG}b$i" master "$BR" up
-    ip link set "bzr${TAG}n$i" netns "$ns"
-    ip -n "$ns" link set lo up
-    ip -n "$ns" link set "bzr${TAG}n$i" name eth0
-    ip -n "$ns" addr add "$SUBNET$i/24" dev eth0
-    ip -n "$ns" link set eth0 up
-  done
-  for i in 1 2 3 4; do
-    for ((t = 0; t < 50; t++)); do
-      ip -n "${NS[$i]}" link show eth0 | grep -q 'LOWER_UP' && break
-      sleep 0.1
-    done
-  done
-else
-  log "not in network namespaces ($( [[ "$(id -u)" == 0 ]] && echo "no bridge or ip here" || echo "needs root")): processes on loopback"
-fi
+on_exit stop_nodes  # (hooks run last-registered first: the nodes go before their namespaces)
+[[ "$MODE" == netns ]] || log "not in network namespaces ($( [[ "$(id -u)" == 0 ]] && echo "none here" || echo "needs root")): processes on loopback"
 
 # How node I is run and reached, in either mode.
 in_ns() {
@@ -76,7 +45,7 @@ in_ns() {
   shift
   if [[ "$MODE" == netns ]]; then ip netns exec "${NS[$i]}" "$@"; else "$@"; fi
 }
-host_of() { if [[ "$MODE" == netns ]]; then echo "$SUBNET$1"; else echo 127.0.0.1; fi; }
+host_of() { if [[ "$MODE" == netns ]]; then echo "$SUBNET.$1"; else echo 127.0.0.1; fi; }
 addr() { echo "/ip4/$(host_of "$1")/tcp/${PORTS[$1]}/p2p/${IDS[$1]}"; }
 url() { echo "http://127.0.0.1:${APIS[$1]}$2"; }
 api() { in_ns "$1" curl -s --max-time 30 "$(url "$1" "$2")"; }
