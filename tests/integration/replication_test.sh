@@ -12,8 +12,9 @@
 #   5. a holder other than C is killed with SIGKILL: within the repair interval the blob
 #      is again on three live nodes, the responsible ones, with the same bytes;
 #   6. GET /v1/replication, `bzzz replicas`, `bzzz stat`, `bzzz replication` and the
-#      replication health check say so; a byte changed in C's copy on disk is found by
-#      `bzzz scrub` and fetched again from a peer.
+#      replication health check say so; a byte changed in C's copy on disk is never
+#      served: a read from C fetches a sound copy from a peer and repairs C's (pin
+#      kept); changed again, it is found by `bzzz scrub` and fetched again.
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 need_cmd curl jq b3sum python3
 
@@ -194,10 +195,25 @@ cli 3 stat "$HASH" >"$TMP/stat.txt" || fail "bzzz stat failed"
 grep -q "replicas:    3 of 3 on 3 live nodes" "$TMP/stat.txt" || fail "bzzz stat says: $(cat "$TMP/stat.txt")"
 cli 3 replication >"$TMP/status.txt" || fail "bzzz replication failed"
 grep -q "0 under-replicated" "$TMP/status.txt" || fail "bzzz replication says: $(cat "$TMP/status.txt")"
-# A damaged replica: a scrub on C finds it and fetches it again from a peer.
+# A damaged replica. Read from C: no damaged byte is served, and a GET that finds the
+# damage before sending fetches a sound copy from a peer (a read cut off mid-way flags
+# the copy, so the next read repairs it).
 file="$TMP/n3/blobs/data/${HASH:0:2}/${HASH:2:2}/$HASH"
 [[ -f "$file" ]] || fail "C's copy is not the raw file $file"
-python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(1500000); b = f.read(1); f.seek(1500000); f.write(bytes([b[0] ^ 1]))' "$file"
+flip() { python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(1500000); b = f.read(1); f.seek(1500000); f.write(bytes([b[0] ^ 1]))' "$file"; }
+flip
+repaired=""
+for try in 1 2 3; do
+  api 3 "/v1/blobs/$HASH" >"$TMP/copy" || true
+  if cmp -s "$TMP/blob" "$TMP/copy"; then repaired=yes; break; fi
+  [[ "$(b3sum --no-names "$TMP/copy")" != "$HASH" ]] || fail "C served bytes that hash right but differ"
+done
+[[ -n "$repaired" ]] || fail "reads from C did not repair its damaged copy"
+api 3 "/v1/blobs/$HASH?local=1" >"$TMP/copy"
+cmp -s "$TMP/blob" "$TMP/copy" || fail "C's own copy was not repaired by the read"
+[[ "$(api 3 "/v1/blobs/$HASH/meta" | jq -r .pins)" -gt 0 ]] || fail "C's repaired copy lost its pin"
+# Damaged again: a scrub on C finds it and fetches it again from a peer.
+flip
 cli 3 scrub >"$TMP/scrub.txt" || fail "bzzz scrub failed: $(cat "$TMP/scrub.txt")"
 grep -q "1 bad, 1 repaired" "$TMP/scrub.txt" || fail "bzzz scrub says: $(cat "$TMP/scrub.txt")"
 api 3 "/v1/blobs/$HASH?local=1" >"$TMP/copy"

@@ -8,6 +8,7 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/config/value_parse.h"
 #include "services/api/json.h"
@@ -425,7 +426,8 @@ void StoreApi::add_routes(http::Router& router) {
   // GET (and HEAD) /v1/blobs/{hash}: verified bytes, with Range and ETag. One trip to
   // the worker pool decides everything and, for all but large compressed blobs, also
   // fetches what is sent: verified bytes in memory, or a verified raw file for sendfile.
-  // A blob not held here is fetched from the mesh first (not with ?local=1, not for HEAD).
+  // A blob not held here is fetched from the mesh first (not with ?local=1, not for HEAD);
+  // so is one whose copy here is found damaged before a byte is sent.
   router.add(verb::get, "/v1/blobs/{hash}", [this, count](Exchange& ex) -> asio::awaitable<void> {
     auto hash = co_await hash_param(ex);
     if (!hash) co_return;
@@ -446,9 +448,25 @@ void StoreApi::add_routes(http::Router& router) {
       });
     }
     bool from_mesh = false;
+    auto local = ex.query("local");
+    const bool local_only = local && config::parse_bool(local->empty() ? "1" : *local).value_or(false);
+    if (!fetched && fetched.error().code() == ErrorCode::kCorrupt && router_ && !local_only && !head) {
+      // The copy here is damaged (and now flagged so): a sound one from a peer replaces
+      // it, keeping its pins, and is served.
+      spdlog::warn("api: the local copy of {} is damaged; fetching it again from peers", hash->hex());
+      exchange::FetchOptions keep;
+      auto got = co_await router_->fetch(*hash, keep);
+      if (got) {
+        from_mesh = true;
+        fetched = co_await run_blocking(workers_, [&]() -> Result<Fetch> {
+          return fetch(*hash, if_none_match, range_text, head);
+        });
+      } else {
+        spdlog::warn("api: could not repair {} from peers: {}", hash->hex(), got.error().message());
+      }
+    }
     if (!fetched && fetched.error().code() == ErrorCode::kNotFound) {
-      auto local = ex.query("local");
-      if (local && config::parse_bool(local->empty() ? "1" : *local).value_or(false)) {
+      if (local_only) {
         count("get", false);
         co_return co_await ex.send_error(
             Status_::not_found, error_code_name(ErrorCode::kNotFound),
