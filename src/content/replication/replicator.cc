@@ -178,6 +178,22 @@ asio::awaitable<Result<std::vector<bool>>> Replicator::store_on(p2p::PeerId peer
   co_return stored;
 }
 
+asio::awaitable<std::vector<std::optional<exchange::HaveAnswer>>> Replicator::ask_live(
+    std::vector<p2p::PeerId> peers, std::vector<Hash> hashes) {
+  std::vector<std::optional<exchange::HaveAnswer>> out(peers.size());
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    tasks.push_back([this, &peers, &hashes, &out, i]() -> asio::awaitable<void> {
+      auto answer = co_await exchange_->have_detail(peers[i], hashes);
+      if (!answer) co_return;
+      note_full(peers[i], answer->full);
+      out[i] = std::move(*answer);
+    });
+  }
+  co_await run_parallel(std::move(tasks), 16);
+  co_return out;
+}
+
 bool Replicator::full() const {
   return options_.capacity > 0 && used_.load() >= options_.capacity;
 }
@@ -254,31 +270,33 @@ asio::awaitable<Result<std::vector<p2p::PeerId>>> Replicator::replicate(Hash has
       r->queue_ += peers.size();
       r->metrics_->queue.Set(static_cast<double>(r->queue_));
     }
-    std::vector<Task> tasks;
     std::vector<p2p::PeerId> refused;
+    // One STORE of the blob on `p`; what came of it is recorded (a full peer is noted).
+    auto push_to = [r, h, sz, &held, &why, &refused](p2p::PeerId p) -> asio::awaitable<void> {
+      std::vector<Hash> hashes{h};
+      std::vector<uint64_t> sizes{sz};
+      auto stored = co_await r->store_on(p, std::move(hashes), std::move(sizes));
+      if (stored && !stored->empty() && stored->front()) {
+        held.push_back(p);
+        r->metrics_->push("ok");
+      } else if (!stored && stored.error().code() == ErrorCode::kNoSpace) {
+        r->note_full(p, true);
+        refused.push_back(p);
+        why.push_back(fmt::format("{}: full", p.to_string()));
+        r->metrics_->push("full");
+      } else {
+        why.push_back(fmt::format("{}: {}", p.to_string(),
+                                  stored ? std::string("did not store it") : stored.error().message()));
+        r->metrics_->push("failed");
+      }
+    };
+    std::vector<Task> tasks;
     for (auto& p : peers) {
-      tasks.push_back([r, h, sz, p, &held, &why, &refused]() -> asio::awaitable<void> {
-        std::vector<Hash> hashes{h};
-        std::vector<uint64_t> sizes{sz};
-        auto stored = co_await r->store_on(p, std::move(hashes), std::move(sizes));
-        {
-          std::lock_guard lock(r->mutex_);
-          --r->queue_;
-          r->metrics_->queue.Set(static_cast<double>(r->queue_));
-        }
-        if (stored && !stored->empty() && stored->front()) {
-          held.push_back(p);
-          r->metrics_->push("ok");
-        } else if (!stored && stored.error().code() == ErrorCode::kNoSpace) {
-          r->note_full(p, true);
-          refused.push_back(p);
-          why.push_back(fmt::format("{}: full", p.to_string()));
-          r->metrics_->push("full");
-        } else {
-          why.push_back(fmt::format("{}: {}", p.to_string(),
-                                    stored ? std::string("did not store it") : stored.error().message()));
-          r->metrics_->push("failed");
-        }
+      tasks.push_back([r, p, &push_to]() -> asio::awaitable<void> {
+        co_await push_to(p);
+        std::lock_guard lock(r->mutex_);
+        --r->queue_;
+        r->metrics_->queue.Set(static_cast<double>(r->queue_));
       });
     }
     co_await run_parallel(std::move(tasks), r->options_.max_pushes);
@@ -286,17 +304,7 @@ asio::awaitable<Result<std::vector<p2p::PeerId>>> Replicator::replicate(Hash has
     for (size_t i = 0; i < refused.size() && !spare.empty(); ++i) {
       auto p = spare.front();
       spare.erase(spare.begin());
-      std::vector<Hash> hashes{h};
-      std::vector<uint64_t> sizes{sz};
-      auto stored = co_await r->store_on(p, std::move(hashes), std::move(sizes));
-      if (stored && !stored->empty() && stored->front()) {
-        held.push_back(p);
-        r->metrics_->push("ok");
-      } else {
-        why.push_back(fmt::format("{}: {}", p.to_string(), stored ? std::string("did not store it")
-                                                                    : stored.error().message()));
-        r->metrics_->push(stored || stored.error().code() != ErrorCode::kNoSpace ? "failed" : "full");
-      }
+      co_await push_to(p);
     }
     if (held.size() < need) {
       co_return make_error(ErrorCode::kUnavailable,
@@ -329,23 +337,8 @@ asio::awaitable<Result<BlobReplicas>> Replicator::replicas(Hash hash) {
   }
   auto peers = live_peers();
   out.live_nodes = peers.size() + 1;
-  struct Seen {
-    bool answered = false;
-    bool held = false;
-    bool pinned = false;
-  };
-  std::vector<Seen> seen(peers.size());
-  std::vector<Task> tasks;
-  for (size_t i = 0; i < peers.size(); ++i) {
-    tasks.push_back([this, hash, &seen, &peers, i]() -> asio::awaitable<void> {
-      std::vector<Hash> hashes{hash};
-      auto answer = co_await exchange_->have_detail(peers[i], std::move(hashes));
-      if (!answer) co_return;
-      seen[i] = {true, answer->sizes.front().has_value(), answer->pinned.front()};
-      note_full(peers[i], answer->full);
-    });
-  }
-  co_await run_parallel(std::move(tasks), 16);
+  std::vector<Hash> asked{hash};
+  auto seen = co_await ask_live(peers, std::move(asked));
   std::vector<p2p::PeerId> candidates;
   if (!full()) candidates.push_back(host_->id());
   for (size_t i = 0; i < peers.size(); ++i) {
@@ -359,8 +352,8 @@ asio::awaitable<Result<BlobReplicas>> Replicator::replicas(Hash hash) {
     out.copies.push_back({host_->id(), true, out.pinned_here, is_responsible(host_->id())});
   }
   for (size_t i = 0; i < peers.size(); ++i) {
-    if (!seen[i].answered || !seen[i].held) continue;
-    out.copies.push_back({peers[i], false, seen[i].pinned, is_responsible(peers[i])});
+    if (!seen[i] || !seen[i]->sizes.front()) continue;
+    out.copies.push_back({peers[i], false, seen[i]->pinned.front(), is_responsible(peers[i])});
   }
   for (const auto& c : out.copies) out.replicas += c.pinned ? 1 : 0;
   co_return out;
@@ -380,19 +373,16 @@ asio::awaitable<Result<ScrubReport>> Replicator::scrub() {
     }
   }
   report.bad = damaged.size();
+  // Who holds a good copy of each: every live peer is asked about all of them at once.
   auto peers = live_peers();
-  for (const auto& hash : damaged) {
-    // Who holds a good copy: every live peer is asked (one round trip each).
+  std::vector<std::optional<exchange::HaveAnswer>> seen;
+  if (!damaged.empty()) seen = co_await ask_live(peers, damaged);
+  for (size_t k = 0; k < damaged.size(); ++k) {
+    const Hash& hash = damaged[k];
     std::vector<p2p::PeerId> providers;
-    std::vector<Task> tasks;
-    for (const auto& p : peers) {
-      tasks.push_back([this, hash, p, &providers]() -> asio::awaitable<void> {
-        std::vector<Hash> hashes{hash};
-        auto answer = co_await exchange_->have_detail(p, std::move(hashes));
-        if (answer && answer->sizes.front()) providers.push_back(p);
-      });
+    for (size_t i = 0; i < peers.size(); ++i) {
+      if (seen[i] && seen[i]->sizes[k]) providers.push_back(peers[i]);
     }
-    co_await run_parallel(std::move(tasks), 16);
     auto fetched = co_await exchange_->fetch(hash, rank(hash, providers), exchange::FetchOptions{});
     if (fetched) {
       ++report.repaired;

@@ -185,6 +185,11 @@ class Replicator : public std::enable_shared_from_this<Replicator> {
   boost::asio::awaitable<Result<std::vector<bool>>> store_on(p2p::PeerId peer, std::vector<Hash> hashes,
                                                              std::vector<uint64_t> sizes);
 
+  // HAVE about `hashes` to each of `peers` at once: per peer its answer, or nullopt when
+  // it did not answer (peers that say they are full are noted).
+  boost::asio::awaitable<std::vector<std::optional<exchange::HaveAnswer>>> ask_live(std::vector<p2p::PeerId> peers,
+                                                                                   std::vector<Hash> hashes);
+
   // repair.cc
   boost::asio::awaitable<RoundReport> round();
   boost::asio::awaitable<void> dial_known_peers();
