@@ -118,10 +118,11 @@ stop_node() {
 repair() { curl -sS --max-time 300 -X POST "http://${API[$1]}/v1/replication/repair"; }
 
 # --- 1. raw TCP ----------------------------------------------------------------------------------
-# raw_tcp SINK: seconds to send 1 GiB through one loopback TCP connection into SINK (a
-# socat address), from the sender's start until the receiver exited.
+# raw_tcp SINK [FILE]: seconds to send 1 GiB through one loopback TCP connection into
+# SINK (a socat address), from the sender's start until the receiver exited and, when
+# FILE is given, FILE was synced.
 raw_tcp() {
-  local sink=$1 port pid t0
+  local sink=$1 file=${2:-} port pid t0
   port=$(free_port)
   socat -u -b "$SOCAT_BUF" "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "$sink" &
   pid=$!
@@ -130,22 +131,13 @@ raw_tcp() {
   t0=$(now)
   socat -u -b "$SOCAT_BUF" "OPEN:/dev/zero,readbytes=$GIB" "TCP:127.0.0.1:$port"
   wait "$pid" || die "socat into $sink failed"
+  [[ -z $file ]] || sync "$file"
   calc "$(now) - $t0"
 }
 # raw TCP into a file + sync: what the store has to do with the same bytes.
 raw_file() {
-  local t0 port pid
-  port=$(free_port)
   rm -f "$WORK/raw.bin"
-  socat -u -b "$SOCAT_BUF" "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "CREATE:$WORK/raw.bin" &
-  pid=$!
-  PIDS+=("$pid")
-  wait_listening "$port" "$pid"
-  t0=$(now)
-  socat -u -b "$SOCAT_BUF" "OPEN:/dev/zero,readbytes=$GIB" "TCP:127.0.0.1:$port"
-  wait "$pid" || die "socat into $WORK/raw.bin failed"
-  sync "$WORK/raw.bin"
-  calc "$(now) - $t0"
+  raw_tcp "CREATE:$WORK/raw.bin" "$WORK/raw.bin"
   rm -f "$WORK/raw.bin"
 }
 mbps() { calc "$1 / $2 / 1000000"; }
